@@ -1,0 +1,30 @@
+/* Thin shim for the socket timestamping API (SO_TIMESTAMPING) and control messages.
+ * Only what Swift cannot import: the function-like CMSG_* macros. No logic, no allocation. */
+#ifndef LOCKSTEP_NET_TIMESTAMP_H
+#define LOCKSTEP_NET_TIMESTAMP_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/net_tstamp.h>
+#include <linux/errqueue.h>
+#include <linux/sockios.h>
+#include <time.h>
+
+/* CMSG_FIRSTHDR is a macro over struct msghdr; Swift cannot call it. */
+static inline struct cmsghdr *lockstep_cmsg_firsthdr(const struct msghdr *msg)
+{ return CMSG_FIRSTHDR(msg); }
+
+/* CMSG_NXTHDR is a macro (and an inline in glibc with a different const profile). */
+static inline struct cmsghdr *lockstep_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg)
+{ return CMSG_NXTHDR(msg, cmsg); }
+
+/* CMSG_DATA is a macro; callers copy out of it after an exact lockstep_cmsg_len check. */
+static inline unsigned char *lockstep_cmsg_data(struct cmsghdr *cmsg)
+{ return CMSG_DATA(cmsg); }
+
+/* CMSG_LEN and CMSG_SPACE are macros computing aligned sizes. */
+static inline size_t lockstep_cmsg_len(size_t length) { return CMSG_LEN(length); }
+static inline size_t lockstep_cmsg_space(size_t length) { return CMSG_SPACE(length); }
+
+#endif

@@ -1,0 +1,100 @@
+// swift-tools-version:6.2
+// Lockstep: timing-and-capture appliance. Module boundaries follow docs/architecture.md:
+// dependencies point down only (Wire, Timing < Platform < Ingest, TimeSync < Controller, DeviceAgent < executables).
+import PackageDescription
+
+let strict: [SwiftSetting] = [.strictMemorySafety()]
+
+let package = Package(
+    name: "lockstep",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lockstepd", targets: ["lockstepd"]),
+        .executable(name: "lockstep", targets: ["lockstep"]),
+        .executable(name: "lockstep-device", targets: ["lockstep-device"]),
+        .executable(name: "lockstep-bench", targets: ["lockstep-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        // Thin C shims: only what Swift cannot import (function-like macros). No logic.
+        .systemLibrary(name: "CNetTimestamp", path: "CShims/CNetTimestamp"),
+
+        // Pure codecs: control JSON, data frames, handshake, sync packets, CRC32C. No I/O, no Foundation.
+        .target(name: "Wire", swiftSettings: strict),
+        // Pure clock math: instants, sync samples, offset estimation, mapping. No I/O, no clock reads.
+        .target(name: "Timing", swiftSettings: strict),
+        // The only Swift importer of the shims: errno, sockets, clocks, files, threads.
+        .target(
+            name: "Platform",
+            dependencies: [
+                "CNetTimestamp",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // Data plane: data-channel listener, stream files, durability, verification, recovery.
+        .target(
+            name: "Ingest",
+            dependencies: ["Wire", "Timing", "Platform", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Time-sync exchanges over UDP (hub side and device side).
+        .target(
+            name: "TimeSync",
+            dependencies: ["Wire", "Timing", "Platform", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Timing reports (JSON now; CSV/HTML with the reports issue).
+        .target(name: "Report", dependencies: ["Wire", "Timing"]),
+        // Registry, sessions, HTTP API and control WebSocket, configuration.
+        .target(
+            name: "Controller",
+            dependencies: [
+                "Wire", "Timing", "Platform", "Ingest", "TimeSync", "Report",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The reference device agent and simulator (also used by tests and lockstep-bench).
+        .target(
+            name: "DeviceAgent",
+            dependencies: [
+                "Wire", "Timing", "Platform", "TimeSync",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
+        .executableTarget(
+            name: "lockstepd",
+            dependencies: ["Controller", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "lockstep",
+            dependencies: ["Wire", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "lockstep-device",
+            dependencies: ["DeviceAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "lockstep-bench",
+            dependencies: ["Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "TimingTests", dependencies: ["Timing"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire"]),
+        .testTarget(name: "TidyTests"),
+    ]
+)
