@@ -1,0 +1,166 @@
+// One device stream's data connection: handshake, then frames until the device or the hub ends it.
+//
+// Per frame: read the 32-byte header into the buffer after a 16-byte gap, check it (magic, flags,
+// length limit, stream id, sequence), read the payload, check the CRC32C, stamp the hub receive time,
+// fill the gap with the record header, and append header+frame with one write. Any bad frame ends
+// the connection with a stable error code; records already written are whole and stay valid.
+import Logging
+import Platform
+import SystemPackage
+import Wire
+
+final class DataConnection: @unchecked Sendable {
+    let fd: FileDescriptor
+    let peer: IPv4Endpoint
+    let configuration: DataServerConfiguration
+    let delegate: any DataChannelDelegate
+    let logger: Logger
+    let onAuthorized: @Sendable (String) -> Void
+
+    init(
+        fd: FileDescriptor, peer: IPv4Endpoint, configuration: DataServerConfiguration, delegate: any DataChannelDelegate,
+        logger: Logger, onAuthorized: @escaping @Sendable (String) -> Void
+    ) {
+        self.fd = fd
+        self.peer = peer
+        self.configuration = configuration
+        self.delegate = delegate
+        self.logger = logger
+        self.onAuthorized = onAuthorized
+    }
+
+    /// Runs the connection to its end on the calling (dedicated) thread.
+    func run() {
+        let handshake: DataHandshake
+        do {
+            guard let received = try readHandshake() else { return }
+            handshake = received
+        } catch {
+            refuse(error)
+            return
+        }
+        let writer: StreamWriter
+        switch delegate.authorize(handshake, peer: peer) {
+        case .success(let claimed): writer = claimed
+        case .failure(let error):
+            refuse(error)
+            return
+        }
+        defer { writer.release() }
+        onAuthorized(handshake.sessionID)
+        do {
+            try Socket.sendAll(fd, DataHandshakeReply(error: nil, nextSequence: writer.nextSequence).encoded())
+            try Socket.setReceiveTimeout(fd, millis: 0)
+        } catch { return }
+        do {
+            try receiveFrames(into: writer)
+        } catch let error as WireError {
+            logger.warning("data connection closed: \(error)", metadata: ["device": "\(handshake.deviceID)", "stream": "\(handshake.streamID)"])
+            delegate.dataConnectionFailed(deviceID: handshake.deviceID, streamID: handshake.streamID, error: error)
+        } catch {
+            logger.debug("data connection ended: \(error)", metadata: ["device": "\(handshake.deviceID)"])
+        }
+    }
+
+    func refuse(_ error: Error) {
+        let wire: WireError
+        if let error = error as? WireError { wire = error } else if let errno = error as? Errno, errno.isWouldBlock {
+            wire = WireError(.handshakeTimeout, "no complete handshake within \(configuration.handshakeTimeoutMillis) ms")
+        } else {
+            wire = WireError(.badFrame, "connection ended inside the handshake: \(error)")
+        }
+        logger.warning("data handshake refused: \(wire)", metadata: ["peer": "\(peer)"])
+        try? Socket.sendAll(fd, DataHandshakeReply(error: wire.code, nextSequence: 0).encoded())
+    }
+
+    func readHandshake() throws -> DataHandshake? {
+        try Socket.setReceiveTimeout(fd, millis: configuration.handshakeTimeoutMillis)
+        var fixed = [UInt8](repeating: 0, count: DataHandshake.fixedByteCount)
+        let complete = try unsafe fixed.withUnsafeMutableBytes { raw in try unsafe Socket.receiveExactly(fd, into: raw) }
+        guard complete else { return nil }
+        let total = try DataHandshake.totalByteCount(fixedPart: fixed.span)
+        var rest = [UInt8](repeating: 0, count: total - fixed.count)
+        guard try unsafe rest.withUnsafeMutableBytes({ raw in try unsafe Socket.receiveExactly(fd, into: raw) }) else {
+            throw WireError(.badFrame, "connection closed inside the handshake")
+        }
+        return try DataHandshake.decode((fixed + rest).span)
+    }
+
+    func receiveFrames(into writer: StreamWriter) throws {
+        let gap = StreamFileFormat.recordHeaderByteCount
+        var buffer = ConnectionBuffer(byteCount: gap + FrameHeader.byteCount + 65_536)
+        defer { buffer.deallocate() }
+        while true {
+            guard try buffer.receive(from: fd, at: gap, count: FrameHeader.byteCount) else { return }
+            let header = try buffer.frameHeader(at: gap, payloadBytesMax: configuration.frameBytesMax)
+            guard header.streamID == writer.streamID else {
+                throw WireError(.unknownStream, "frame for stream \(header.streamID) on the connection of stream \(writer.streamID)")
+            }
+            guard header.sequence == writer.nextSequence else {
+                throw WireError(.sequenceMismatch, "frame sequence \(header.sequence), expected \(writer.nextSequence)")
+            }
+            let payloadCount = Int(header.payloadByteCount)
+            let total = gap + FrameHeader.byteCount + payloadCount
+            buffer.reserve(total)
+            guard try buffer.receive(from: fd, at: gap + FrameHeader.byteCount, count: payloadCount) else {
+                throw WireError(.badFrame, "connection closed inside a frame")
+            }
+            guard buffer.checksum(header, payloadAt: gap + FrameHeader.byteCount) == header.crc else {
+                throw WireError(.crcMismatch, "frame \(header.sequence) of stream \(header.streamID) failed its CRC32C check")
+            }
+            buffer.storeRecordHeader(hubReceiveNanos: HostClock.monotonicNanos(), frameCRC: header.crc)
+            do {
+                try buffer.withBytes(count: total) { record throws(Errno) in
+                    try unsafe writer.append(record: record, sequence: header.sequence, payloadByteCount: payloadCount)
+                }
+            } catch {
+                throw WireError(.storageError, "writing \(writer.path) failed: \(error)")
+            }
+        }
+    }
+}
+
+/// A growable, owned receive buffer (grown only up to the frame limit; the buffer pool replaces it).
+struct ConnectionBuffer {
+    private var storage: UnsafeMutableRawBufferPointer
+
+    init(byteCount: Int) {
+        storage = unsafe UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
+    }
+
+    mutating func reserve(_ byteCount: Int) {
+        guard byteCount > storage.count else { return }
+        let bigger = unsafe UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, storage.count * 2), alignment: 64)
+        unsafe bigger.copyMemory(from: UnsafeRawBufferPointer(storage))
+        unsafe storage.deallocate()
+        unsafe storage = bigger
+    }
+
+    func deallocate() { unsafe storage.deallocate() }
+
+    /// Fills `count` bytes at `offset`; false on a clean end of stream before the first byte.
+    func receive(from fd: FileDescriptor, at offset: Int, count: Int) throws(Errno) -> Bool {
+        guard count > 0 else { return true }
+        return try unsafe Socket.receiveExactly(fd, into: UnsafeMutableRawBufferPointer(rebasing: storage[offset..<(offset + count)]))
+    }
+
+    func frameHeader(at offset: Int, payloadBytesMax: Int) throws(WireError) -> FrameHeader {
+        let bytes = unsafe UnsafeRawBufferPointer(rebasing: storage[offset..<(offset + FrameHeader.byteCount)])
+        return try FrameHeader.decode(unsafe Array(bytes).span, payloadBytesMax: payloadBytesMax)
+    }
+
+    func checksum(_ header: FrameHeader, payloadAt offset: Int) -> UInt32 {
+        unsafe header.expectedCRC(
+            payload: UnsafeRawBufferPointer(rebasing: storage[offset..<(offset + Int(header.payloadByteCount))]))
+    }
+
+    func storeRecordHeader(hubReceiveNanos: Int64, frameCRC: UInt32) {
+        unsafe StreamFileFormat.storeRecordHeader(
+            hubReceiveNanos: hubReceiveNanos, frameCRC: frameCRC,
+            into: UnsafeMutableRawBufferPointer(rebasing: storage[0..<StreamFileFormat.recordHeaderByteCount]))
+    }
+
+    func withBytes<T>(count: Int, _ body: (UnsafeRawBufferPointer) throws(Errno) -> T) throws(Errno) -> T {
+        try unsafe body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+    }
+}

@@ -1,0 +1,127 @@
+// The data-channel listener: accepts device connections on the data port and runs one
+// `DataConnection` per stream on its own thread (blocking POSIX reads; the io_uring network
+// stage replaces this). The controller decides who may write where through `DataChannelDelegate`.
+import Logging
+import Platform
+import Synchronization
+import SystemPackage
+import Wire
+
+/// What the data plane asks of the controller. Called on data-plane threads.
+public protocol DataChannelDelegate: AnyObject, Sendable {
+    /// Checks a handshake and returns the claimed writer for its stream, or the refusal.
+    func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint) -> Result<StreamWriter, WireError>
+    /// A data connection failed with a protocol or storage error (the device is told on its control channel).
+    func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError)
+}
+
+/// Limits and timing for the data channel.
+public struct DataServerConfiguration: Sendable {
+    public var endpoint: IPv4Endpoint
+    public var frameBytesMax: Int
+    public var connectionCountMax: Int
+    public var handshakeTimeoutMillis: Int64
+
+    public init(endpoint: IPv4Endpoint, frameBytesMax: Int = 8 << 20, connectionCountMax: Int = 256, handshakeTimeoutMillis: Int64 = 5000) {
+        self.endpoint = endpoint
+        self.frameBytesMax = frameBytesMax
+        self.connectionCountMax = connectionCountMax
+        self.handshakeTimeoutMillis = handshakeTimeoutMillis
+    }
+}
+
+/// Accepts data connections and tracks them so a session can close its own.
+public final class DataServer: Sendable {
+    public let configuration: DataServerConfiguration
+    public let boundEndpoint: IPv4Endpoint
+    private let listener: FileDescriptor
+    private let logger: Logger
+    private let delegate: any DataChannelDelegate
+
+    struct Live {
+        var connections: [Int: (fd: FileDescriptor, thread: PlatformThread?, sessionID: String?)] = [:]
+        var nextID = 0
+        var stopping = false
+    }
+
+    private let live = Mutex(Live())
+    private let acceptThread = Mutex<PlatformThread?>(nil)
+
+    /// Binds the data port. - Throws: `Errno` from socket/bind/listen (EADDRINUSE names a port conflict).
+    public init(configuration: DataServerConfiguration, delegate: any DataChannelDelegate, logger: Logger) throws(Errno) {
+        self.configuration = configuration
+        self.delegate = delegate
+        self.logger = logger
+        listener = try Socket.listenTCP(configuration.endpoint)
+        boundEndpoint = try Socket.localEndpoint(listener)
+    }
+
+    /// Starts the accept thread.
+    public func start() {
+        let thread = PlatformThread.spawn(name: "ls-data-accept") { [self] in acceptLoop() }
+        acceptThread.withLock { $0 = thread }
+    }
+
+    func acceptLoop() {
+        while true {
+            let accepted: (FileDescriptor, IPv4Endpoint)
+            do { accepted = try Socket.accept(listener) } catch {
+                if live.withLock({ $0.stopping }) { return }
+                logger.warning("data accept failed", metadata: ["errno": "\(error)"])
+                HostClock.sleep(nanos: 10_000_000)
+                continue
+            }
+            admit(accepted.0, peer: accepted.1)
+        }
+    }
+
+    func admit(_ fd: FileDescriptor, peer: IPv4Endpoint) {
+        let id: Int? = live.withLock { state in
+            guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
+            state.nextID += 1
+            state.connections[state.nextID] = (fd, nil, nil)
+            return state.nextID
+        }
+        guard let id else {
+            try? Socket.sendAll(fd, DataHandshakeReply(error: .hubFull, nextSequence: 0).encoded())
+            try? fd.close()
+            logger.warning("data connection refused: connection limit reached", metadata: ["peer": "\(peer)"])
+            return
+        }
+        let connection = DataConnection(fd: fd, peer: peer, configuration: configuration, delegate: delegate, logger: logger) {
+            [self] sessionID in live.withLock { $0.connections[id]?.sessionID = sessionID }
+        }
+        let thread = PlatformThread.spawn(name: "ls-data-\(id)") { [self] in
+            connection.run()
+            let entry = live.withLock { $0.connections.removeValue(forKey: id) }
+            try? entry?.fd.close()
+        }
+        live.withLock { $0.connections[id]?.thread = thread }
+    }
+
+    /// Ends every data connection of `sessionID` and waits for their threads, so its writers can close.
+    public func closeConnections(sessionID: String) {
+        let threads: [PlatformThread] = live.withLock { state in
+            state.connections.values.filter { $0.sessionID == sessionID }.compactMap { entry in
+                Socket.shutdown(entry.fd)
+                return entry.thread
+            }
+        }
+        for thread in threads { thread.join() }
+    }
+
+    /// Stops accepting and ends every connection.
+    public func shutdown() {
+        let threads: [PlatformThread] = live.withLock { state in
+            state.stopping = true
+            return state.connections.values.compactMap { entry in
+                Socket.shutdown(entry.fd)
+                return entry.thread
+            }
+        }
+        Socket.shutdown(listener)
+        for thread in threads { thread.join() }
+        acceptThread.withLock { $0 }?.join()
+        try? listener.close()
+    }
+}
