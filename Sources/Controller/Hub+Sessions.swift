@@ -1,0 +1,193 @@
+// Sessions: a synchronized start at a scheduled hub instant, a stop that waits until every frame
+// the devices sent is on disk, and the manifest and timing report written at the end.
+import Foundation
+import Ingest
+import Platform
+import Report
+import TimeSync
+import Timing
+import Wire
+
+/// What a session start or stop reports to the operator.
+public struct SessionSummary: Sendable {
+    public var id: String
+    public var folder: String
+    public var status: String
+    public var startHubNanos: Int64
+    public var stopHubNanos: Int64?
+    public var devices: [String]
+    public var frameCount: Int64
+    public var payloadByteCount: Int64
+    public var problems: [String]
+}
+
+/// An operator-facing failure with an HTTP-friendly kind.
+public struct HubError: Error, CustomStringConvertible {
+    public enum Kind: Sendable { case conflict, notFound, badRequest, internalFailure }
+    public var kind: Kind
+    public var code: ErrorCode
+    public var description: String
+}
+
+extension Hub {
+    /// Starts a session with every connected device at `now + start_lead_ms` on the hub timeline.
+    public func startSession(name: String) async throws -> SessionSummary {
+        let slug = String(name.unicodeScalars.prefix(40).map { $0.isASCII && Identifier.isAllowed(UInt8($0.value)) ? Character($0) : "_" })
+        let id = Self.timestampID(HostClock.realtimeNanos()) + (slug.isEmpty ? "" : "-" + slug)
+        let connected: [DeviceEntry] = try state.withLock { s in
+            guard s.session == nil, !s.stopping else {
+                throw HubError(kind: .conflict, code: .sessionActive, description: "a session is already recording; stop it first")
+            }
+            return s.devices.values.filter { $0.state == "connected" }.sorted { $0.hello.deviceID < $1.hello.deviceID }
+        }
+        guard !connected.isEmpty else {
+            throw HubError(kind: .conflict, code: .noSession, description: "no device is connected; start lockstep-device or plug devices in first")
+        }
+        let mappings = await waitForClockEstimates(connected)
+        let startHub = HubInstant(nanos: HostClock.monotonicNanos() + configuration.startLeadMillis * 1_000_000)
+        let session: SessionRecorder
+        do { session = try SessionRecorder(id: id, name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos) } catch {
+            throw HubError(kind: .internalFailure, code: .storageError, description: "cannot create the session folder: \(error)")
+        }
+        var starts: [(String, Start)] = []
+        for entry in connected {
+            guard let mapping = mappings[entry.hello.deviceID] else {
+                session.problem("device \(entry.hello.deviceID) left out: no clock estimate within 3 s")
+                continue
+            }
+            let start = Start(sessionID: id, startHubNanos: startHub.nanos, startDeviceNanos: mapping.deviceInstant(at: startHub).nanos,
+                              uncertaintyNanos: Int64(mapping.uncertaintyNanos.rounded(.up)))
+            do {
+                for writer in try session.addDevice(entry.hello, syncKey: entry.syncKey, start: start, mapping: mapping) { flusher.register(writer) }
+            } catch {
+                session.problem("cannot open stream files of \(entry.hello.deviceID): \(error)")
+                continue
+            }
+            starts.append((entry.hello.deviceID, start))
+        }
+        let installed = state.withLock { s in
+            guard s.session == nil else { return false }
+            s.session = session
+            return true
+        }
+        guard installed else { throw HubError(kind: .conflict, code: .sessionActive, description: "a session started concurrently") }
+        session.journal.record("session_started", ["session_id": .string(id), "start_hub_ns": .int(startHub.nanos), "name": .string(name)])
+        try? writeManifest(session)
+        for (deviceID, start) in starts { send(.start(start), to: deviceID) }
+        logger.info("session \(id) starts in \(configuration.startLeadMillis) ms with \(starts.count) device(s)")
+        return summary(session)
+    }
+
+    /// Waits (up to 3 s) until every device has a clock estimate; returns the ones that do.
+    func waitForClockEstimates(_ devices: [DeviceEntry]) async -> [String: ClockMapping] {
+        var mappings: [String: ClockMapping] = [:]
+        for _ in 0..<60 {
+            for entry in devices where mappings[entry.hello.deviceID] == nil {
+                if let status = syncService.status(key: entry.syncKey), status.acceptedCount >= 4 {
+                    mappings[entry.hello.deviceID] = status.mapping
+                }
+            }
+            if mappings.count == devices.count { break }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return mappings
+    }
+
+    /// Stops the running session, waits for every announced frame to be stored, and finalises it.
+    public func stopSession(waitMillis: Int64 = 15_000) async throws -> SessionSummary {
+        let session: SessionRecorder = try state.withLock { s in
+            guard let session = s.session, !s.stopping else {
+                throw HubError(kind: .conflict, code: .noSession, description: "no session is recording")
+            }
+            s.stopping = true
+            return session
+        }
+        let stopHub = HubInstant(nanos: HostClock.monotonicNanos())
+        session.state.withLock { $0.stopHubNanos = stopHub.nanos }
+        let participants = session.state.withLock { Array($0.devices.values) }
+        for device in participants {
+            let mapping = syncService.status(key: device.syncKey)?.mapping ?? device.mappingAtStart
+            session.state.withLock { $0.devices[device.hello.deviceID]?.mappingAtStop = mapping }
+            send(.stop(Stop(sessionID: session.id, stopHubNanos: stopHub.nanos, stopDeviceNanos: mapping.deviceInstant(at: stopHub).nanos)),
+                 to: device.hello.deviceID)
+        }
+        session.journal.record("session_stopping", ["stop_hub_ns": .int(stopHub.nanos)])
+        await waitForFrames(session, deadline: HostClock.monotonicNanos() + waitMillis * 1_000_000)
+        await finalize(session)
+        state.withLock { s in
+            s.session = nil
+            s.stopping = false
+            s.lastSession = session.id
+        }
+        return summary(session)
+    }
+
+    /// Waits until each device said `stopped` and its writers hold every frame it announced.
+    func waitForFrames(_ session: SessionRecorder, deadline: Int64) async {
+        while HostClock.monotonicNanos() < deadline {
+            let complete = session.state.withLock { s in
+                s.devices.values.allSatisfy { device in
+                    guard let expected = device.expectedFrames else { return false }
+                    return device.writers.allSatisfy { id, writer in UInt64(expected[id] ?? 0) <= writer.nextSequence }
+                }
+            }
+            if complete { return }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    /// Closes connections and files, acknowledges the final durable bounds, writes manifest and report.
+    func finalize(_ session: SessionRecorder) async {
+        dataServer.closeConnections(sessionID: session.id)
+        for writer in session.allWriters {
+            flusher.unregister(writer)
+            do { try writer.close() } catch { session.problem("closing \(writer.path) failed: \(error)") }
+            acknowledge(writer, durableNext: writer.durableNextSequence)
+        }
+        let devices = session.state.withLock { Array($0.devices.values) }
+        for device in devices {
+            guard let expected = device.expectedFrames else {
+                session.problem("device \(device.hello.deviceID) did not confirm the stop; its streams may end early")
+                continue
+            }
+            for (id, writer) in device.writers where Int64(writer.nextSequence) != (expected[id] ?? 0) {
+                session.problem("device \(device.hello.deviceID) stream \(id): \(writer.nextSequence) frames stored, \(expected[id] ?? 0) sent")
+            }
+        }
+        session.state.withLock { $0.status = $0.problems.isEmpty ? "complete" : "incomplete" }
+        session.journal.record("session_stopped", ["status": .string(session.state.withLock { $0.status })])
+        session.closeFiles()
+        do { try writeManifest(session) } catch { logger.error("writing the manifest failed: \(error)") }
+        do { try writeReport(session) } catch { logger.error("writing the timing report failed: \(error)") }
+        logger.info("session \(session.id) \(session.state.withLock { $0.status }) in \(session.folder)")
+    }
+
+    func writeManifest(_ session: SessionRecorder) throws {
+        let manifest = Manifest.make(session, hubID: configuration.hubID)
+        try FileIO.replaceAtomically(session.folder + "/manifest.json", with: Array((manifest.serialized + "\n").utf8))
+    }
+
+    func writeReport(_ session: SessionRecorder) throws {
+        let devices = session.state.withLock { Array($0.devices.keys) }
+        try SessionRecovery.writeReport(folder: session.folder, sessionID: session.id, deviceIDs: devices)
+    }
+
+    func summary(_ session: SessionRecorder) -> SessionSummary {
+        session.state.withLock { s in
+            let totals = s.devices.values.flatMap { $0.writers.values.map(\.totals) }
+            return SessionSummary(
+                id: session.id, folder: session.folder, status: s.status, startHubNanos: session.startHubNanos, stopHubNanos: s.stopHubNanos,
+                devices: s.devices.keys.sorted(), frameCount: totals.reduce(0) { $0 + $1.frameCount },
+                payloadByteCount: totals.reduce(0) { $0 + $1.payloadByteCount }, problems: s.problems)
+        }
+    }
+
+    /// "20261129T034512Z" for a wall-clock instant (UTC).
+    static func timestampID(_ realtimeNanos: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(realtimeNanos) / 1e9))
+    }
+}

@@ -1,0 +1,84 @@
+// JSON views of the hub for the API and the CLI (docs/api.md).
+import Foundation
+import Ingest
+import Platform
+import TimeSync
+import Timing
+import Wire
+
+extension Hub {
+    func statusJSON() -> JSONValue {
+        let (devices, session, last) = state.withLock { s in (s.devices.values.filter { $0.state == "connected" }.count, s.session, s.lastSession) }
+        return .object([
+            "hub_id": .string(configuration.hubID), "software_version": .string(softwareVersion),
+            "hub_time_ns": .int(HostClock.monotonicNanos()), "devices_connected": .int(Int64(devices)),
+            "recording": .bool(session != nil), "session": session.map { summaryJSON(summary($0)) } ?? .null,
+            "last_session": last.map(JSONValue.string) ?? .null, "data_dir": .string(configuration.dataDirectory),
+            "ports": .object(["http": .int(Int64(configuration.httpPort)), "data": .int(Int64(dataEndpoint.port)),
+                              "sync": .int(Int64(syncEndpoint.port))]),
+            "storage": .string("posix"), "timestamp_source": .string("user"),
+        ])
+    }
+
+    func devicesJSON() -> JSONValue {
+        let entries = state.withLock { s in s.devices.values.sorted { $0.hello.deviceID < $1.hello.deviceID } }
+        let now = HostClock.monotonicNanos()
+        return .array(entries.map { entry in
+            let sync = syncService.status(key: entry.syncKey)
+            var clock: JSONValue = .null
+            if let sync, sync.acceptedCount > 0, entry.state == "connected" {
+                clock = .object([
+                    "offset_ns": .int(Int64(sync.mapping.offsetNanos(at: HubInstant(nanos: now)).rounded())),
+                    "uncertainty_ns": .int(Int64(sync.mapping.uncertaintyNanos.rounded(.up))),
+                    "skew_ppm": .double((sync.mapping.skewPPM * 1000).rounded() / 1000),
+                    "samples": .int(Int64(sync.acceptedCount)), "delay_ns_min": sync.delayNanosMin.map(JSONValue.int) ?? .null,
+                    "timestamp_source": .string("user"),
+                ])
+            }
+            return .object([
+                "device_id": .string(entry.hello.deviceID), "model": .string(entry.hello.model), "state": .string(entry.state),
+                "last_seen_ms_ago": .int((now - entry.lastSeenHubNanos) / 1_000_000),
+                "streams": .array(entry.hello.streams.map(Manifest.streamJSON)), "clock": clock,
+                "battery_pct": entry.status?.batteryPercent.map(JSONValue.double) ?? .null,
+                "storage_free_bytes": entry.status?.storageFreeBytes.map(JSONValue.int) ?? .null,
+                "temperature_c": entry.status?.temperatureCelsius.map(JSONValue.double) ?? .null,
+                "last_error": entry.lastError.map(JSONValue.string) ?? .null,
+            ])
+        })
+    }
+
+    /// Every session folder with its manifest's headline fields, newest first.
+    func sessionsJSON() -> JSONValue {
+        let root = configuration.dataDirectory + "/sessions"
+        let names = (try? FileIO.list(root)) ?? []
+        return .array(names.reversed().compactMap { name in
+            guard let bytes = try? FileIO.readAll("\(root)/\(name)/manifest.json"), case .object(let m)? = try? JSONValue.parse(bytes) else {
+                return nil
+            }
+            var members: [String: JSONValue] = ["folder": .string("\(root)/\(name)")]
+            for key in ["session_id", "name", "status", "start_hub_ns", "created_realtime_ns", "totals"] {
+                members[key] = m[key] ?? JSONValue.null
+            }
+            return .object(members)
+        })
+    }
+
+    func summaryJSON(_ summary: SessionSummary) -> JSONValue {
+        .object([
+            "session_id": .string(summary.id), "folder": .string(summary.folder), "status": .string(summary.status),
+            "start_hub_ns": .int(summary.startHubNanos), "stop_hub_ns": summary.stopHubNanos.map(JSONValue.int) ?? .null,
+            "devices": .array(summary.devices.map(JSONValue.string)), "frames": .int(summary.frameCount),
+            "payload_bytes": .int(summary.payloadByteCount), "problems": .array(summary.problems.map(JSONValue.string)),
+        ])
+    }
+
+    func addOperatorMarker(_ label: String) throws -> JSONValue {
+        guard let session = state.withLock({ $0.session }) else {
+            throw HubError(kind: .conflict, code: .noSession, description: "no session is recording")
+        }
+        let now = HostClock.monotonicNanos()
+        session.state.withLock { $0.markers += 1 }
+        session.journal.record("marker", ["label": .string(label), "hub_ns_operator": .int(now), "source": .string("operator")])
+        return .object(["session_id": .string(session.id), "label": .string(label), "hub_ns": .int(now)])
+    }
+}

@@ -1,0 +1,155 @@
+// The hub: device registry, sessions, and the glue between the control channel, the data plane
+// (Ingest) and time sync (TimeSync). State lives behind one Mutex; no lock is held across I/O.
+import HummingbirdWebSocket
+import Ingest
+import Logging
+import Platform
+import Synchronization
+import TimeSync
+import Timing
+import Wire
+
+public let softwareVersion = "0.1.0"
+
+/// One connected (or recently seen) device.
+struct DeviceEntry: Sendable {
+    var hello: Hello
+    var syncKey: UInt64
+    var outbound: WebSocketOutboundWriter?
+    var connectionID: Int
+    var state: String  // "connected", "lost", "left"
+    var connectedHubNanos: Int64
+    var lastSeenHubNanos: Int64
+    var status: DeviceStatus?
+    var lastError: String?
+}
+
+public final class Hub: Sendable {
+    public let configuration: HubConfiguration
+    let logger: Logger
+
+    struct State {
+        var devices: [String: DeviceEntry] = [:]
+        var session: SessionRecorder?
+        var stopping = false
+        var nextConnectionID = 0
+        var lastSession: String?
+    }
+
+    let state = Mutex(State())
+    let services = Mutex<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
+    let keySource = Mutex(SystemRandomNumberGenerator())
+
+    public init(configuration: HubConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var dataServer: DataServer { services.withLock { $0.data! } }
+    var syncService: SyncService { services.withLock { $0.sync! } }
+    var flusher: DurabilityFlusher { services.withLock { $0.flusher! } }
+
+    /// The bound data and sync endpoints (after `startServices`).
+    public var dataEndpoint: IPv4Endpoint { dataServer.boundEndpoint }
+    public var syncEndpoint: IPv4Endpoint { syncService.boundEndpoint }
+
+    /// Binds the data and sync ports and starts their threads.
+    /// - Throws: `StartupError` naming the port and the likely cause.
+    public func startServices() throws {
+        try FileIO.makeDirectories(configuration.dataDirectory + "/sessions")
+        for id in SessionRecovery.recoverAll(dataDirectory: configuration.dataDirectory, logger: logger) {
+            logger.warning("session \(id) was interrupted and has been recovered up to its last valid frame")
+        }
+        let host = configuration.bindHost
+        let data: DataServer
+        do {
+            data = try DataServer(
+                configuration: DataServerConfiguration(
+                    endpoint: try IPv4Endpoint(host: host, port: configuration.dataPort), frameBytesMax: Int(configuration.frameBytesMax),
+                    connectionCountMax: configuration.dataConnectionsMax),
+                delegate: self, logger: logger)
+        } catch { throw StartupError("data port \(host):\(configuration.dataPort): \(error) (is another lockstepd running?)") }
+        let sync: SyncService
+        do {
+            sync = try SyncService(
+                configuration: SyncConfiguration(
+                    endpoint: try IPv4Endpoint(host: host, port: configuration.syncPort), rateHz: configuration.syncRateHz),
+                logger: logger) { [weak self] deviceID, sample, _ in self?.recordSample(deviceID: deviceID, sample) }
+        } catch { throw StartupError("sync port \(host):\(configuration.syncPort): \(error) (is another lockstepd running?)") }
+        let flusher = DurabilityFlusher(
+            intervalMillis: configuration.durabilityIntervalMillis, logger: logger,
+            onDurable: { [weak self] writer, next in self?.acknowledge(writer, durableNext: next) },
+            onFailure: { [weak self] writer, reason in self?.storageFailed(writer, reason) })
+        services.withLock { $0 = (data, sync, flusher) }
+        data.start()
+        sync.start()
+        flusher.start()
+        logger.info("data channel on \(data.boundEndpoint), time sync on \(sync.boundEndpoint), data in \(configuration.dataDirectory)")
+    }
+
+    /// Stops a running session (if any) and every service.
+    public func shutdown() async {
+        if state.withLock({ $0.session != nil }) { _ = try? await stopSession() }
+        let (data, sync, flusher) = services.withLock { $0 }
+        data?.shutdown()
+        sync?.stop()
+        flusher?.stop()
+    }
+
+    func newSyncKey() -> UInt64 { keySource.withLock { $0.next() } }
+
+    func recordSample(deviceID: String, _ sample: SyncSample) {
+        let session = state.withLock { $0.session }
+        guard let session, session.isParticipant(deviceID) else { return }
+        session.recordSample(deviceID: deviceID, sample)
+    }
+
+    /// Sends a control message to a device if it is connected (fire and forget).
+    func send(_ message: ControlMessage, to deviceID: String, re: String? = nil) {
+        guard let outbound = state.withLock({ $0.devices[deviceID]?.outbound }) else { return }
+        let text = ControlEnvelope(id: "hub-\(HostClock.monotonicNanos())", re: re, message: message).encoded()
+        Task { try? await outbound.write(.text(text)) }
+    }
+
+    func acknowledge(_ writer: StreamWriter, durableNext: UInt64) {
+        send(.durable(Durable(sessionID: writer.sessionID, streamID: writer.streamID, throughSequence: Int64(durableNext) - 1)), to: writer.deviceID)
+    }
+
+    func storageFailed(_ writer: StreamWriter, _ reason: String) {
+        let session = state.withLock { $0.session }
+        session?.problem(reason)
+        send(.error(ErrorReport(code: .storageError, message: reason, fatal: false)), to: writer.deviceID)
+    }
+}
+
+/// A startup failure with its cause and fix.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Hub: DataChannelDelegate {
+    public func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint) -> Result<StreamWriter, WireError> {
+        let (entry, session) = state.withLock { ($0.devices[handshake.deviceID], $0.session) }
+        guard let entry, configuration.accepts(deviceID: handshake.deviceID, token: handshake.token),
+            constantTimeEquals(entry.hello.token, handshake.token)
+        else { return .failure(WireError(.unauthorized, "unknown device or bad token on the data channel")) }
+        guard let session, session.id == handshake.sessionID else {
+            return .failure(WireError(.noSession, "session \(handshake.sessionID) is not recording"))
+        }
+        guard let writer = session.writer(deviceID: handshake.deviceID, streamID: handshake.streamID) else {
+            return .failure(WireError(.unknownStream, "stream \(handshake.streamID) is not part of this session"))
+        }
+        guard writer.claim() else { return .failure(WireError(.streamBusy, "stream \(handshake.streamID) already has a data connection")) }
+        return .success(writer)
+    }
+
+    public func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError) {
+        state.withLock { $0.devices[deviceID]?.lastError = "\(error)" }
+        state.withLock { $0.session }?.journal.record(
+            "data_error", ["device_id": .string(deviceID), "stream_id": .int(Int64(streamID)), "code": .string(error.code.rawValue),
+                           "message": .string(error.message)])
+        let message = "data connection of stream \(streamID) closed: \(error.message)"
+        send(.error(ErrorReport(code: error.code, message: message, fatal: false)), to: deviceID)
+    }
+}

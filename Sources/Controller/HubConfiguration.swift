@@ -1,0 +1,166 @@
+// lockstepd's configuration: defaults, YAML file, validation with errors naming the key and the fix.
+import Foundation
+import Wire
+import Yams
+
+public struct HubConfiguration: Sendable, Equatable {
+    public var hubID = "lockstep"
+    public var bindHost = "127.0.0.1"
+    public var httpPort: UInt16 = 8750
+    public var dataPort: UInt16 = 8751
+    public var syncPort: UInt16 = 8752
+    public var dataDirectory = "./lockstep-data"
+    /// Device id → token. A device not listed is refused unless `siteToken` is set and matches.
+    public var deviceTokens: [String: String] = [:]
+    /// One token every device may use (for labs that provision phones alike). nil disables it.
+    public var siteToken: String? = "lockstep-dev"
+    public var heartbeatIntervalMillis: Int64 = 1000
+    public var lostAfterMillis: Int64 = 5000
+    public var frameBytesMax: Int64 = 8 << 20
+    public var durabilityIntervalMillis: Int64 = 100
+    public var startLeadMillis: Int64 = 1500
+    public var syncRateHz: Double = 8
+    public var devicesMax = 64
+    public var dataConnectionsMax = 512
+
+    public init() {}
+
+    /// Keys accepted in the YAML file, with a one-line meaning (docs/configuration.md lists them too).
+    public static let keys: [String: String] = [
+        "hub_id": "name of this hub in manifests and welcome messages",
+        "bind": "IPv4 address to listen on (default 127.0.0.1)",
+        "http_port": "HTTP API and control WebSocket port (default 8750)",
+        "data_port": "data-channel TCP port (default 8751)",
+        "sync_port": "time-sync UDP port (default 8752)",
+        "data_dir": "folder holding sessions/ (default ./lockstep-data)",
+        "device_tokens": "map of device id to its token",
+        "site_token": "token any device may use; empty string disables",
+        "heartbeat_interval_ms": "how often devices send heartbeats",
+        "lost_after_ms": "silence after which a device is marked lost",
+        "frame_bytes_max": "largest data-frame payload accepted",
+        "durability_interval_ms": "fdatasync period before acknowledging data",
+        "start_lead_ms": "delay between the start command and the scheduled start instant",
+        "sync_rate_hz": "steady time-sync exchange rate per device",
+        "devices_max": "most devices connected at once",
+        "data_connections_max": "most data connections open at once",
+    ]
+
+    /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
+    public static func load(path: String) throws -> HubConfiguration {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(path: path, key: nil, reason: "cannot read the file")
+        }
+        return try parse(yaml: text, path: path)
+    }
+
+    public static func parse(yaml text: String, path: String) throws -> HubConfiguration {
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch {
+            throw ConfigurationError(path: path, key: nil, reason: "not valid YAML: \(error)")
+        }
+        var config = HubConfiguration()
+        guard let root else { return config }
+        guard let map = root as? [String: Any] else { throw ConfigurationError(path: path, key: nil, reason: "top level must be a mapping") }
+        for (key, value) in map {
+            guard keys[key] != nil else {
+                throw ConfigurationError(path: path, key: key, reason: "unknown key (known: \(keys.keys.sorted().joined(separator: ", ")))")
+            }
+            try config.apply(key: key, value: value, path: path)
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    mutating func apply(key: String, value: Any, path: String) throws {
+        func fail(_ reason: String) -> ConfigurationError { ConfigurationError(path: path, key: key, reason: reason) }
+        func port() throws -> UInt16 {
+            guard let number = value as? Int, (0...65535).contains(number) else { throw fail("must be a port number 0-65535") }
+            return UInt16(number)
+        }
+        func positive() throws -> Int64 {
+            guard let number = value as? Int, number > 0 else { throw fail("must be a positive integer") }
+            return Int64(number)
+        }
+        switch key {
+        case "hub_id":
+            guard let text = value as? String, (try? Identifier.validate(text, what: "hub id", code: .invalidMessage)) != nil else {
+                throw fail("must be 1-64 letters, digits, '.', '_' or '-'")
+            }
+            hubID = text
+        case "bind":
+            guard let text = value as? String else { throw fail("must be an IPv4 address") }
+            bindHost = text
+        case "http_port": httpPort = try port()
+        case "data_port": dataPort = try port()
+        case "sync_port": syncPort = try port()
+        case "data_dir":
+            guard let text = value as? String, !text.isEmpty else { throw fail("must be a folder path") }
+            dataDirectory = text
+        case "device_tokens":
+            guard let map = value as? [String: Any] else { throw fail("must map device ids to tokens") }
+            var tokens: [String: String] = [:]
+            for (id, token) in map {
+                guard (try? Identifier.validateDeviceID(id)) != nil else { throw fail("\"\(id)\" is not a valid device id") }
+                guard let text = token as? String, !text.isEmpty else { throw fail("token of \"\(id)\" must be a non-empty string") }
+                tokens[id] = text
+            }
+            deviceTokens = tokens
+        case "site_token":
+            guard let text = value as? String else { throw fail("must be a string") }
+            siteToken = text.isEmpty ? nil : text
+        case "heartbeat_interval_ms": heartbeatIntervalMillis = try positive()
+        case "lost_after_ms": lostAfterMillis = try positive()
+        case "frame_bytes_max": frameBytesMax = try positive()
+        case "durability_interval_ms": durabilityIntervalMillis = try positive()
+        case "start_lead_ms": startLeadMillis = try positive()
+        case "sync_rate_hz":
+            guard let number = (value as? Double) ?? (value as? Int).map(Double.init), number > 0, number <= 1000 else {
+                throw fail("must be a number in (0, 1000]")
+            }
+            syncRateHz = number
+        case "devices_max": devicesMax = Int(try positive())
+        case "data_connections_max": dataConnectionsMax = Int(try positive())
+        default: throw fail("unknown key")
+        }
+    }
+
+    /// Checks relations between values.
+    public func validate(path: String) throws {
+        if lostAfterMillis <= heartbeatIntervalMillis {
+            throw ConfigurationError(path: path, key: "lost_after_ms", reason: "must exceed heartbeat_interval_ms (\(heartbeatIntervalMillis))")
+        }
+        if frameBytesMax > 256 << 20 {
+            throw ConfigurationError(path: path, key: "frame_bytes_max", reason: "must be at most 268435456 (256 MiB)")
+        }
+    }
+
+    /// The token `deviceID` must present, if any token would be accepted.
+    func accepts(deviceID: String, token: String) -> Bool {
+        if let expected = deviceTokens[deviceID] { return constantTimeEquals(expected, token) }
+        if let siteToken { return constantTimeEquals(siteToken, token) }
+        return false
+    }
+}
+
+/// A configuration problem: the file, the key and what is wrong.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var path: String
+    public var key: String?
+    public var reason: String
+
+    public var description: String {
+        if let key { return "\(path): \(key): \(reason)" }
+        return "\(path): \(reason)"
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let left = Array(a.utf8)
+    let right = Array(b.utf8)
+    var difference = UInt8(left.count == right.count ? 0 : 1)
+    for index in 0..<max(left.count, right.count) {
+        difference |= (index < left.count ? left[index] : 0) ^ (index < right.count ? right[index] : 0)
+    }
+    return difference == 0
+}
