@@ -1,0 +1,31 @@
+# Lockstep: the two commands that matter are `make demo` and `make test` (see README.md).
+SWIFT ?= swift
+PREFIX ?= /usr/local
+
+.PHONY: all deps build release demo test test-unit test-cli clean
+
+all: build
+
+# Installs the Debian packages the build needs when they are missing (as root, or through sudo).
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Builds in release, starts lockstepd on loopback with ./lockstep-data, runs 8 simulated devices
+# through a 10-second recording with markers, verifies every frame and prints where the session is.
+demo: release
+	scripts/demo.sh
+
+# The whole test suite: unit, scenario and end-to-end tests, then the CLI against real processes.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	scripts/cli-e2e.sh .build/debug
+
+clean:
+	rm -rf .build lockstep-data

@@ -1,0 +1,64 @@
+// lockstep-device: the reference device agent and simulator. Runs N simulated devices in one process,
+// each with its own control connection, sync responder and data connections.
+import ArgumentParser
+import DeviceAgent
+import Foundation
+import Logging
+import Platform
+
+@main
+struct LockstepDevice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lockstep-device", abstract: "Simulated Lockstep devices with deterministic, verifiable streams.")
+
+    @Option(help: "Hub address (IPv4).") var hub: String = "127.0.0.1"
+    @Option(help: "Hub HTTP/control port.") var httpPort: UInt16 = 8750
+    @Option(help: "Number of devices to simulate.") var devices: Int = 1
+    @Option(help: "Device id, or prefix when --devices > 1 (ids become PREFIX-01, PREFIX-02, ...).") var id: String = "sim"
+    @Option(help: "Auth token.") var token: String = "lockstep-dev"
+    @Option(help: "Stream profile: \(StreamProfile.setNames.joined(separator: ", ")).") var profile: String = "phone"
+    @Option(help: "Scale video and thermal frame sizes (1 = 12.5 MB/s video).") var rateScale: Double = 1
+    @Option(help: "Synthetic clock offset of the first device, in milliseconds.") var offsetMs: Double = 0
+    @Option(help: "Added to the offset of each further device, in milliseconds.") var offsetStepMs: Double = 0
+    @Option(help: "Synthetic clock skew, in ppm.") var skewPpm: Double = 0
+    @Option(help: "Seconds between flash markers while recording (0 = none).") var markerInterval: Double = 2
+    @Option(help: "Exit after this many seconds (default: run until interrupted).") var duration: Double?
+    @Option(help: "Log level.") var logLevel: String = "notice"
+
+    func validate() throws {
+        guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1 to 256") }
+        guard StreamProfile.set(named: profile) != nil else { throw ValidationError("unknown --profile \(profile)") }
+        guard rateScale > 0, rateScale <= 16 else { throw ValidationError("--rate-scale must be in (0, 16]") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+            return handler
+        }
+        let logger = Logger(label: "lockstep-device")
+        let anchor = HostClock.monotonicNanos()
+        let agents = (0..<devices).map { index in
+            let deviceID = devices == 1 ? id : String(format: "%@-%02d", id, index + 1)
+            let clock = DeviceClock(
+                offsetNanos: Int64(((offsetMs + Double(index) * offsetStepMs) * 1e6).rounded()), skewPPM: skewPpm, anchorNanos: anchor)
+            return DeviceAgent(
+                configuration: AgentConfiguration(
+                    hubHost: hub, httpPort: httpPort, deviceID: deviceID, token: token,
+                    profiles: StreamProfile.set(named: profile, scale: rateScale)!, clock: clock,
+                    markerIntervalMillis: Int64(markerInterval * 1000)),
+                logger: logger)
+        }
+        logger.notice("running \(agents.count) device(s) against \(hub):\(httpPort)")
+        await withTaskGroup(of: Void.self) { group in
+            for agent in agents { group.addTask { await agent.run() } }
+            if let duration {
+                group.addTask { try? await Task.sleep(nanoseconds: UInt64(duration * 1e9)) }
+                await group.next()
+                group.cancelAll()
+            }
+            await group.waitForAll()
+        }
+    }
+}

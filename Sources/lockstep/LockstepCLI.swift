@@ -1,0 +1,167 @@
+// lockstep: the operator CLI. Talks to the local appliance over its HTTP API (loopback by default)
+// and verifies session folders offline. Exit codes: 0 ok, 1 verification found problems or the hub
+// refused, 2 usage or connection error.
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Ingest
+import Wire
+
+@main
+struct Lockstep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lockstep", abstract: "Operate a Lockstep hub and check its recordings.",
+        subcommands: [Status.self, Devices.self, Start.self, Stop.self, Mark.self, Sessions.self, Verify.self])
+}
+
+struct HubOptions: ParsableArguments {
+    @Option(help: "Hub API base URL.") var hub: String = ProcessInfo.processInfo.environment["LOCKSTEP_HUB"] ?? "http://127.0.0.1:8750"
+    @Flag(help: "Print JSON instead of a table.") var json = false
+}
+
+/// Calls the hub API and returns the decoded JSON, or exits with a clear message.
+func call(_ options: HubOptions, _ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+    guard let url = URL(string: options.hub + "/api/v1/" + path) else { throw failure("bad --hub URL \(options.hub)", code: 2) }
+    var request = URLRequest(url: url)
+    request.httpMethod = method
+    request.timeoutInterval = 30
+    if let body {
+        request.httpBody = Data(body.serialized.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    }
+    let data: Data
+    let response: URLResponse
+    do { (data, response) = try await URLSession.shared.data(for: request) } catch {
+        throw failure("cannot reach the hub at \(options.hub): \(error.localizedDescription) (is lockstepd running?)", code: 2)
+    }
+    let value = (try? JSONValue.parse(Array(data))) ?? .null
+    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+    guard (200..<300).contains(status) else {
+        if case .object(let top) = value, case .object(let error)? = top["error"], case .string(let message)? = error["message"],
+            case .string(let code)? = error["code"] {
+            throw failure("hub refused (\(status) \(code)): \(message)", code: 1)
+        }
+        throw failure("hub answered HTTP \(status)", code: 1)
+    }
+    return value
+}
+
+func failure(_ message: String, code: Int32) -> ExitCode {
+    FileHandle.standardError.write(Data("lockstep: \(message)\n".utf8))
+    return ExitCode(code)
+}
+
+/// Prints rows as an aligned table.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    for row in [header] + rows {
+        print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}
+
+extension JSONValue {
+    subscript(_ key: String) -> JSONValue {
+        if case .object(let members) = self { return members[key] ?? .null }
+        return .null
+    }
+
+    var text: String {
+        switch self {
+        case .null: "-"
+        case .string(let value): value
+        case .int(let value): String(value)
+        case .double(let value): String(value)
+        case .bool(let value): value ? "yes" : "no"
+        default: serialized
+        }
+    }
+
+    var items: [JSONValue] {
+        if case .array(let values) = self { return values }
+        return []
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the hub's state.")
+    @OptionGroup var options: HubOptions
+
+    func run() async throws {
+        let status = try await call(options, "GET", "status")
+        if options.json { print(status.serialized); return }
+        printTable(["hub", "version", "devices", "recording", "session", "data dir"], [[
+            status["hub_id"].text, status["software_version"].text, status["devices_connected"].text,
+            status["recording"].text, status["session"]["session_id"].text, status["data_dir"].text,
+        ]])
+    }
+}
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List devices with their clock estimate.")
+    @OptionGroup var options: HubOptions
+
+    func run() async throws {
+        let devices = try await call(options, "GET", "devices")
+        if options.json { print(devices.serialized); return }
+        printTable(["device", "state", "streams", "offset ns", "± ns", "skew ppm", "samples", "battery"], devices["devices"].items.map { d in
+            [d["device_id"].text, d["state"].text, String(d["streams"].items.count), d["clock"]["offset_ns"].text,
+             d["clock"]["uncertainty_ns"].text, d["clock"]["skew_ppm"].text, d["clock"]["samples"].text, d["battery_pct"].text]
+        })
+    }
+}
+
+func printSession(_ session: JSONValue, json: Bool) {
+    if json { print(session.serialized); return }
+    printTable(["session", "status", "devices", "frames", "bytes", "folder"], [[
+        session["session_id"].text, session["status"].text, String(session["devices"].items.count), session["frames"].text,
+        session["payload_bytes"].text, session["folder"].text,
+    ]])
+    for problem in session["problems"].items { print("problem: \(problem.text)") }
+}
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start a synchronized recording with every connected device.")
+    @OptionGroup var options: HubOptions
+    @Option(help: "Session name (letters, digits, '.', '_', '-' are kept).") var name: String = ""
+
+    func run() async throws {
+        printSession(try await call(options, "POST", "sessions", body: .object(["name": .string(name)])), json: options.json)
+    }
+}
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop the recording; returns when every frame is stored.")
+    @OptionGroup var options: HubOptions
+
+    func run() async throws {
+        let session = try await call(options, "POST", "sessions/current/stop")
+        printSession(session, json: options.json)
+        if session["status"].text != "complete" { throw ExitCode(1) }
+    }
+}
+
+struct Mark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Add an operator marker to the running session.")
+    @OptionGroup var options: HubOptions
+    @Argument(help: "Marker label.") var label: String
+
+    func run() async throws {
+        let marker = try await call(options, "POST", "sessions/current/markers", body: .object(["label": .string(label)]))
+        print(options.json ? marker.serialized : "marker \"\(label)\" at hub \(marker["hub_ns"].text) ns")
+    }
+}
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List recorded sessions.")
+    @OptionGroup var options: HubOptions
+
+    func run() async throws {
+        let sessions = try await call(options, "GET", "sessions")
+        if options.json { print(sessions.serialized); return }
+        printTable(["session", "status", "frames", "bytes", "folder"], sessions["sessions"].items.map { s in
+            [s["session_id"].text, s["status"].text, s["totals"]["frames"].text, s["totals"]["payload_bytes"].text, s["folder"].text]
+        })
+    }
+}

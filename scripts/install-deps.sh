@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
+# (CShims), pkg-config, curl's runtime for the CLI's HTTP client. Idempotent; quiet when all is there.
+set -euo pipefail
+packages=(liburing-dev libpcap-dev pkg-config libcurl4)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+else
+    echo "error: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+fi
+if ! command -v swift >/dev/null; then
+    echo "error: the Swift toolchain (6.2 or later) is not on PATH; install it from swift.org first" >&2
+    exit 1
+fi
