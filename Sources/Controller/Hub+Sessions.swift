@@ -44,9 +44,16 @@ extension Hub {
             throw HubError(kind: .conflict, code: .noSession, description: "no device is connected; start lockstep-device or plug devices in first")
         }
         let mappings = await waitForClockEstimates(connected)
+        guard !mappings.isEmpty else {
+            let reason = "no device has a clock estimate yet (is UDP to the sync port blocked?)"
+            throw HubError(kind: .conflict, code: .noSession, description: reason)
+        }
         let startHub = HubInstant(nanos: HostClock.monotonicNanos() + configuration.startLeadMillis * 1_000_000)
         let session: SessionRecorder
-        do { session = try SessionRecorder(id: id, name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos) } catch {
+        do {
+            session = try SessionRecorder(
+                id: uniqueSessionID(id), name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos)
+        } catch {
             throw HubError(kind: .internalFailure, code: .storageError, description: "cannot create the session folder: \(error)")
         }
         var starts: [(String, Start)] = []
@@ -55,7 +62,7 @@ extension Hub {
                 session.problem("device \(entry.hello.deviceID) left out: no clock estimate within 3 s")
                 continue
             }
-            let start = Start(sessionID: id, startHubNanos: startHub.nanos, startDeviceNanos: mapping.deviceInstant(at: startHub).nanos,
+            let start = Start(sessionID: session.id, startHubNanos: startHub.nanos, startDeviceNanos: mapping.deviceInstant(at: startHub).nanos,
                               uncertaintyNanos: Int64(mapping.uncertaintyNanos.rounded(.up)))
             do {
                 for writer in try session.addDevice(entry.hello, syncKey: entry.syncKey, start: start, mapping: mapping) { flusher.register(writer) }
@@ -71,10 +78,10 @@ extension Hub {
             return true
         }
         guard installed else { throw HubError(kind: .conflict, code: .sessionActive, description: "a session started concurrently") }
-        session.journal.record("session_started", ["session_id": .string(id), "start_hub_ns": .int(startHub.nanos), "name": .string(name)])
+        session.journal.record("session_started", ["session_id": .string(session.id), "start_hub_ns": .int(startHub.nanos), "name": .string(name)])
         try? writeManifest(session)
         for (deviceID, start) in starts { send(.start(start), to: deviceID) }
-        logger.info("session \(id) starts in \(configuration.startLeadMillis) ms with \(starts.count) device(s)")
+        logger.info("session \(session.id) starts in \(configuration.startLeadMillis) ms with \(starts.count) device(s)")
         return summary(session)
     }
 
@@ -180,6 +187,18 @@ extension Hub {
                 devices: s.devices.keys.sorted(), frameCount: totals.reduce(0) { $0 + $1.frameCount },
                 payloadByteCount: totals.reduce(0) { $0 + $1.payloadByteCount }, problems: s.problems)
         }
+    }
+
+    /// `id`, or `id-2`, `id-3`, ... when a folder of that name exists: a session never reuses a folder.
+    func uniqueSessionID(_ id: String) -> String {
+        let root = configuration.dataDirectory + "/sessions/"
+        var candidate = id
+        var suffix = 2
+        while FileIO.exists(root + candidate) {
+            candidate = "\(id)-\(suffix)"
+            suffix += 1
+        }
+        return candidate
     }
 
     /// "20261129T034512Z" for a wall-clock instant (UTC).

@@ -75,7 +75,12 @@ import Wire
         #expect(error <= start.uncertaintyNanos + 50_000)
         #expect(error < 2_000_000)  // far inside the 1 ms-class promise even with user-space stamps in debug
         _ = try await testHub.hub.stopSession()
-        _ = session
+        // The same name again within the same second gets its own folder: nothing is overwritten.
+        let again = try await testHub.hub.startSession(name: "clock")
+        _ = try await testHub.hub.stopSession()
+        #expect(again.id != session.id)
+        #expect(again.folder != session.folder)
+        #expect(FileManager.default.fileExists(atPath: session.folder + "/manifest.json"))
         task.cancel()
         await testHub.stop()
     }
