@@ -26,6 +26,8 @@ let package = Package(
     targets: [
         // Thin C shims: only what Swift cannot import (function-like macros). No logic.
         .systemLibrary(name: "CNetTimestamp", path: "CShims/CNetTimestamp"),
+        .systemLibrary(
+            name: "CLiburing", path: "CShims/CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
 
         // Pure codecs: control JSON, data frames, handshake, sync packets, CRC32C. No I/O, no Foundation.
         .target(name: "Wire", swiftSettings: strict),
@@ -35,7 +37,7 @@ let package = Package(
         .target(
             name: "Platform",
             dependencies: [
-                "CNetTimestamp",
+                "CNetTimestamp", "CLiburing",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -74,13 +76,15 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
+        // The HTTP API client shared by the CLI and the benchmark tool.
+        .target(name: "HubClient", dependencies: ["Wire"]),
         .executableTarget(
             name: "lockstepd",
             dependencies: ["Controller", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "lockstep",
-            dependencies: ["Wire", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Wire", "Ingest", "HubClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "lockstep-device",
@@ -88,7 +92,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "lockstep-bench",
-            dependencies: ["Wire", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Wire", "Platform", "Ingest", "DeviceAgent", "HubClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

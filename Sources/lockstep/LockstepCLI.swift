@@ -3,9 +3,7 @@
 // refused, 2 usage or connection error.
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import HubClient
 import Ingest
 import Wire
 
@@ -21,31 +19,15 @@ struct HubOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of a table.") var json = false
 }
 
-/// Calls the hub API and returns the decoded JSON, or exits with a clear message.
+/// Calls the hub API and returns the decoded JSON, or exits with a clear message (1 refused, 2 unreachable).
 func call(_ options: HubOptions, _ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
-    guard let url = URL(string: options.hub + "/api/v1/" + path) else { throw failure("bad --hub URL \(options.hub)", code: 2) }
-    var request = URLRequest(url: url)
-    request.httpMethod = method
-    request.timeoutInterval = 30
-    if let body {
-        request.httpBody = Data(body.serialized.utf8)
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    let client = HubClient(base: options.hub)
+    do {
+        return method == "GET" ? try await client.get(path) : try await client.post(path, body)
+    } catch {
+        if case .unreachable = error { throw failure("\(error)", code: 2) }
+        throw failure("\(error)", code: 1)
     }
-    let data: Data
-    let response: URLResponse
-    do { (data, response) = try await URLSession.shared.data(for: request) } catch {
-        throw failure("cannot reach the hub at \(options.hub): \(error.localizedDescription) (is lockstepd running?)", code: 2)
-    }
-    let value = (try? JSONValue.parse(Array(data))) ?? .null
-    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-    guard (200..<300).contains(status) else {
-        if case .object(let top) = value, case .object(let error)? = top["error"], case .string(let message)? = error["message"],
-            case .string(let code)? = error["code"] {
-            throw failure("hub refused (\(status) \(code)): \(message)", code: 1)
-        }
-        throw failure("hub answered HTTP \(status)", code: 1)
-    }
-    return value
 }
 
 func failure(_ message: String, code: Int32) -> ExitCode {
@@ -58,29 +40,6 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
     for row in [header] + rows {
         print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-    }
-}
-
-extension JSONValue {
-    subscript(_ key: String) -> JSONValue {
-        if case .object(let members) = self { return members[key] ?? .null }
-        return .null
-    }
-
-    var text: String {
-        switch self {
-        case .null: "-"
-        case .string(let value): value
-        case .int(let value): String(value)
-        case .double(let value): String(value)
-        case .bool(let value): value ? "yes" : "no"
-        default: serialized
-        }
-    }
-
-    var items: [JSONValue] {
-        if case .array(let values) = self { return values }
-        return []
     }
 }
 

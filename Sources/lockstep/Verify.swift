@@ -2,6 +2,7 @@
 // checksums and sequence continuity, and compares the counts with the manifest. Works offline.
 import ArgumentParser
 import Foundation
+import HubClient
 import Ingest
 import Wire
 

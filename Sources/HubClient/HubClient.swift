@@ -1,0 +1,103 @@
+// A small client for the hub's HTTP API (docs/api.md), shared by the `lockstep` CLI and lockstep-bench.
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Wire
+
+/// Why a call to the hub failed.
+public enum HubClientError: Error, CustomStringConvertible {
+    /// The hub could not be reached.
+    case unreachable(String)
+    /// The hub answered with an error status; `code` is the stable error code when it sent one.
+    case refused(status: Int, code: String?, message: String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let reason): reason
+        case .refused(let status, let code, let message): "hub refused (\(status)\(code.map { " " + $0 } ?? "")): \(message)"
+        }
+    }
+}
+
+public struct HubClient: Sendable {
+    public let base: String
+
+    /// - Parameter base: e.g. "http://127.0.0.1:8750".
+    public init(base: String) { self.base = base }
+
+    public func get(_ path: String) async throws(HubClientError) -> JSONValue { try await call("GET", path, body: nil) }
+
+    public func post(_ path: String, _ body: JSONValue? = nil) async throws(HubClientError) -> JSONValue {
+        try await call("POST", path, body: body)
+    }
+
+    func call(_ method: String, _ path: String, body: JSONValue?) async throws(HubClientError) -> JSONValue {
+        guard let url = URL(string: base + "/api/v1/" + path) else { throw .unreachable("bad hub URL \(base)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 60
+        if let body {
+            request.httpBody = Data(body.serialized.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let data: Data
+        let response: URLResponse
+        do { (data, response) = try await URLSession.shared.data(for: request) } catch {
+            throw .unreachable("cannot reach the hub at \(base): \(error.localizedDescription) (is lockstepd running?)")
+        }
+        let value = (try? JSONValue.parse(Array(data))) ?? .null
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            let error = value["error"]
+            throw .refused(status: status, code: error["code"].stringValue, message: error["message"].stringValue ?? "HTTP \(status)")
+        }
+        return value
+    }
+}
+
+extension JSONValue {
+    /// The member `key` of an object, or null.
+    public subscript(_ key: String) -> JSONValue {
+        if case .object(let members) = self { return members[key] ?? .null }
+        return .null
+    }
+
+    /// A short text form for tables: strings bare, null as "-".
+    public var text: String {
+        switch self {
+        case .null: "-"
+        case .string(let value): value
+        case .int(let value): String(value)
+        case .double(let value): String(value)
+        case .bool(let value): value ? "yes" : "no"
+        default: serialized
+        }
+    }
+
+    public var items: [JSONValue] {
+        if case .array(let values) = self { return values }
+        return []
+    }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var int64Value: Int64? {
+        switch self {
+        case .int(let value): value
+        case .double(let value): Int64(exactly: value.rounded())
+        default: nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+}
