@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Platform
 import Wire
 
 extension Hub {
@@ -65,7 +66,10 @@ extension Hub {
     func addRoutes(_ router: Router<BasicWebSocketRequestContext>) {
         let api = router.group("api/v1")
         api.get("status") { [self] _, _ in jsonResponse(statusJSON()) }
-        api.get("devices") { [self] _, _ in jsonResponse(.object(["devices": devicesJSON()])) }
+        api.get("devices") { [self] _, _ in
+            let now = HostClock.monotonicNanos()
+            return jsonResponse(.object(["devices": devicesJSON(now: now), "hub_time_ns": .int(now)]))
+        }
         api.get("sessions") { [self] _, _ in jsonResponse(.object(["sessions": sessionsJSON()])) }
         api.post("sessions") { [self] request, _ in
             let body = try await requestJSON(request)

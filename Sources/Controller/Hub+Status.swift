@@ -20,9 +20,9 @@ extension Hub {
         ])
     }
 
-    func devicesJSON() -> JSONValue {
+    /// Every known device with its clock estimate evaluated at hub instant `now`.
+    func devicesJSON(now: Int64) -> JSONValue {
         let entries = state.withLock { s in s.devices.values.sorted { $0.hello.deviceID < $1.hello.deviceID } }
-        let now = HostClock.monotonicNanos()
         return .array(entries.map { entry in
             let sync = syncService.status(key: entry.syncKey)
             var clock: JSONValue = .null

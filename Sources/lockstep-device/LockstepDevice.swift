@@ -21,6 +21,8 @@ struct LockstepDevice: AsyncParsableCommand {
     @Option(help: "Synthetic clock offset of the first device, in milliseconds.") var offsetMs: Double = 0
     @Option(help: "Added to the offset of each further device, in milliseconds.") var offsetStepMs: Double = 0
     @Option(help: "Synthetic clock skew, in ppm.") var skewPpm: Double = 0
+    @Option(help: "Host CLOCK_MONOTONIC instant (ns) the skew is measured from (default: start of this process).")
+    var clockAnchorNs: Int64?
     @Option(help: "Seconds between flash markers while recording (0 = none).") var markerInterval: Double = 2
     @Option(help: "Exit after this many seconds (default: run until interrupted).") var duration: Double?
     @Option(help: "Log level.") var logLevel: String = "notice"
@@ -38,7 +40,7 @@ struct LockstepDevice: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "lockstep-device")
-        let anchor = HostClock.monotonicNanos()
+        let anchor = clockAnchorNs ?? HostClock.monotonicNanos()
         let agents = (0..<devices).map { index in
             let deviceID = devices == 1 ? id : String(format: "%@-%02d", id, index + 1)
             let clock = DeviceClock(

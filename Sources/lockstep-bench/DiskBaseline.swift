@@ -1,0 +1,72 @@
+// The disk's own speed, measured in the same run and folder as the ingest benchmark: a plain
+// sequential io_uring writer (1 MiB blocks, 8 in flight) with the hub's durability policy
+// (fdatasync every `syncIntervalMillis`). The ingest result is reported as a ratio to it.
+import Foundation
+import Platform
+import SystemPackage
+
+struct DiskBaseline {
+    var bytesPerSecond: Double
+    var byteCount: Int64
+    var seconds: Double
+}
+
+/// Writes sequentially to a scratch file in `directory` for `seconds`, then removes it.
+func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis: Int64) throws -> DiskBaseline {
+    let blockBytes = 1 << 20
+    let depth = 8
+    let path = directory + "/disk-baseline.tmp"
+    let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+    defer {
+        try? fd.close()
+        try? FileManager.default.removeItem(atPath: path)
+    }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes * depth, alignment: 4096)
+    defer { buffer.deallocate() }
+    for index in 0..<buffer.count { buffer[index] = UInt8(truncatingIfNeeded: index &* 131) }
+    let ring = try URing(entryCount: 64)
+    var completions: [URingCompletion] = []
+    completions.reserveCapacity(64)
+    var offset: UInt64 = 0
+    var inFlight = 0
+    var written: Int64 = 0
+    let start = HostClock.monotonicNanos()
+    let end = start + Int64(seconds * 1e9)
+    var lastSync = start
+    var slot = 0
+    while HostClock.monotonicNanos() < end {
+        while inFlight < depth {
+            let block = buffer.baseAddress! + (slot % depth) * blockBytes
+            guard ring.prepareWrite(fd: fd, buffer: block, count: UInt32(blockBytes), offset: offset, userData: UInt64(slot)) else { break }
+            offset += UInt64(blockBytes)
+            slot += 1
+            inFlight += 1
+        }
+        try ring.submit(waitCount: 1)
+        completions.removeAll(keepingCapacity: true)
+        _ = ring.reap(into: &completions, limit: 64)
+        for completion in completions {
+            guard completion.result >= 0 else { throw BenchError("baseline write failed: \(Errno(rawValue: -completion.result))") }
+            written += Int64(completion.result)
+            inFlight -= 1
+        }
+        let now = HostClock.monotonicNanos()
+        if now - lastSync >= syncIntervalMillis * 1_000_000 {
+            try FileIO.dataSync(fd)
+            lastSync = now
+        }
+    }
+    // Drain, then make it durable like the hub does at stop.
+    while inFlight > 0 {
+        try ring.submit(waitCount: 1)
+        completions.removeAll(keepingCapacity: true)
+        _ = ring.reap(into: &completions, limit: 64)
+        for completion in completions {
+            written += Int64(max(0, completion.result))
+            inFlight -= 1
+        }
+    }
+    try FileIO.dataSync(fd)
+    let elapsed = Double(HostClock.monotonicNanos() - start) / 1e9
+    return DiskBaseline(bytesPerSecond: Double(written) / elapsed, byteCount: written, seconds: elapsed)
+}

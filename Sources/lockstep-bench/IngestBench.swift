@@ -1,0 +1,112 @@
+// `lockstep-bench ingest`: lockstepd and N simulated devices in separate processes, a recording at a
+// sustained rate, then every stored byte checked against the devices' deterministic generator, the
+// hub's CPU and peak memory from /proc, and the disk's own speed measured in the same folder.
+import ArgumentParser
+import DeviceAgent
+import Foundation
+import HubClient
+import Ingest
+import Platform
+import Wire
+
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest", abstract: "End-to-end ingest: sustained rate, zero-loss check, hub CPU/RSS, ratio to the disk.")
+
+    @Option(help: "Simulated devices.") var devices: Int = 8
+    @Option(help: "Rate per device in MB/s (10^6 bytes).") var rate: Double = 12.5
+    @Option(help: "Seconds of recording per trial.") var duration: Double = 10
+    @Option(help: "Stream profile: video, thermal, mixed.") var profile: String = "video"
+    @Option(help: "Folder for the hub's data and the disk baseline (removed afterwards unless --keep).") var dataDir: String?
+    @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
+    @Flag(help: "Keep the recorded data.") var keep = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1...256") }
+        guard rate > 0, duration >= 2 else { throw ValidationError("--rate must be positive and --duration at least 2 s") }
+        guard ["video", "thermal", "mixed"].contains(profile) else { throw ValidationError("--profile must be video, thermal or mixed") }
+    }
+
+    func run() async throws {
+        let base = dataDir ?? FileManager.default.currentDirectoryPath + "/lockstep-bench-data"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        progress("disk baseline: sequential io_uring writes, 1 MiB blocks, fdatasync every 100 ms ...")
+        let baseline = try measureDiskBaseline(directory: base, seconds: Swift.min(duration, 5), syncIntervalMillis: 100)
+        var result = try await trial(rate: rate, base: base)
+        if max {
+            var trialRate = rate
+            while result.isSustained, trialRate * 2 * Double(devices) <= 4000 {
+                trialRate *= 2
+                let next = try await trial(rate: trialRate, base: base)
+                guard next.isSustained else { break }
+                result = next
+            }
+        }
+        report(result, baseline: baseline)
+        if !keep { try? FileManager.default.removeItem(atPath: base + "/hub") }
+        if !result.isSustained && !max { throw ExitCode(1) }
+    }
+
+    func progress(_ line: String) {
+        if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    /// One recording at `rate` MB/s per device.
+    func trial(rate: Double, base: String) async throws -> IngestResult {
+        let data = base + "/hub"
+        try? FileManager.default.removeItem(atPath: data)
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let profiles = StreamProfile.set(named: profile)!
+        let nominal = Double(profiles.reduce(0) { $0 + $1.descriptor.nominalBytesPerSecond })
+        let scale = rate * 1e6 / nominal
+        let (hub, client) = try await startHub(dataDirectory: data, workDirectory: base)
+        let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
+        let simulators = try Child(
+            try siblingExecutable("lockstep-device"),
+            ["--http-port", port, "--devices", "\(devices)", "--id", "bench", "--profile", profile, "--rate-scale", "\(scale)",
+             "--marker-interval", "0"],
+            log: base + "/devices.log", name: "lockstep-device")
+        defer {
+            simulators.stop()
+            hub.stop()
+        }
+        try await waitForDevices(client, count: devices)
+        progress("trial: \(devices) devices × \(rate) MB/s (\(profile)) for \(duration) s")
+        let started = try await client.post("sessions", .object(["name": .string("bench")]))
+        let cpuStart = cpuSeconds(pid: hub.pid) ?? 0
+        let wallStart = HostClock.monotonicNanos()
+        let isTerminal = isatty(2) == 1 && !json
+        // Record until the hub timeline is `duration` past the scheduled start (the hub adds a start lead).
+        let startHub = started["start_hub_ns"].int64Value ?? 0
+        while true {
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let status = try await client.get("status")
+            let elapsed = Double((status["hub_time_ns"].int64Value ?? 0) - startHub) / 1e9
+            if isTerminal {
+                let bytes = Double(status["session"]["payload_bytes"].int64Value ?? 0)
+                FileHandle.standardError.write(Data(String(
+                    format: "\r  %5.1f / %.0f s  %9.1f MB stored  %8lld frames  %7.1f MB/s", Swift.max(0, elapsed), duration, bytes / 1e6,
+                    status["session"]["frames"].int64Value ?? 0, elapsed > 0 ? bytes / 1e6 / elapsed : 0).utf8))
+            }
+            if elapsed >= duration { break }
+        }
+        let stopped = try await client.post("sessions/current/stop")
+        let cpuSecondsUsed = (cpuSeconds(pid: hub.pid) ?? cpuStart) - cpuStart
+        let wallSeconds = Double(HostClock.monotonicNanos() - wallStart) / 1e9
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        let rss = peakRSSMiB(pid: hub.pid)
+        guard let folder = stopped["folder"].stringValue, let sessionID = started["session_id"].stringValue else {
+            throw BenchError("the hub returned no session folder")
+        }
+        var result = try verifySession(folder: folder, profiles: profiles, scale: scale)
+        result.sessionID = sessionID
+        result.offeredMBPerSecond = rate * Double(devices)
+        result.hubCPUPercent = cpuSecondsUsed / wallSeconds * 100
+        result.hubPeakRSSMiB = rss
+        let recordedFrom = stopped["start_hub_ns"].int64Value ?? startHub
+        let stopHub = stopped["stop_hub_ns"].int64Value ?? recordedFrom
+        result.recordingSeconds = Double(stopHub - recordedFrom) / 1e9
+        return result
+    }
+}

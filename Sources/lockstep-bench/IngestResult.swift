@@ -1,0 +1,88 @@
+// Verification of a benchmark session and the ingest result's output (stable JSON keys, docs/benchmarks.md).
+import DeviceAgent
+import Foundation
+import HubClient
+import Ingest
+import Wire
+
+struct IngestResult {
+    var sessionID = ""
+    var offeredMBPerSecond = 0.0
+    var recordingSeconds = 0.0
+    var framesSent: Int64 = 0
+    var framesStored: Int64 = 0
+    var framesDuplicated: Int64 = 0
+    var framesCorrupt: Int64 = 0
+    var bytesVerified: Int64 = 0
+    var hubCPUPercent = 0.0
+    var hubPeakRSSMiB: Double?
+
+    var framesLost: Int64 { framesSent - framesStored }
+    var aggregateMBPerSecond: Double { recordingSeconds > 0 ? Double(bytesVerified) / 1e6 / recordingSeconds : 0 }
+    /// Zero loss, nothing corrupt, and at least 95 % of the offered rate reached the disk.
+    var isSustained: Bool {
+        framesLost == 0 && framesCorrupt == 0 && framesDuplicated == 0 && aggregateMBPerSecond >= 0.95 * offeredMBPerSecond
+    }
+}
+
+/// Re-reads every stream file of the session and regenerates every payload to compare it.
+func verifySession(folder: String, profiles: [StreamProfile], scale: Double) throws -> IngestResult {
+    guard let data = FileManager.default.contents(atPath: folder + "/manifest.json") else { throw BenchError("no manifest in \(folder)") }
+    let manifest = try JSONValue.parse(Array(data))
+    let scaled = Dictionary(uniqueKeysWithValues: profiles.map { profile in
+        let resized = StreamProfile.set(named: profile.descriptor.kind.rawValue, scale: scale)?.first { $0.descriptor.id == profile.descriptor.id }
+        return (profile.descriptor.id, resized ?? profile)
+    })
+    var result = IngestResult()
+    for device in manifest["devices"].items {
+        let deviceID = device["device_id"].text
+        for stream in device["streams"].items {
+            guard let id = stream["id"].int64Value, let profile = scaled[UInt16(id)] else { continue }
+            result.framesSent += stream["frames_announced"].int64Value ?? 0
+            let seed = FramePayload.seed(deviceID: deviceID, streamID: UInt16(id))
+            let scan = try StreamFileReader.scan(folder + "/" + stream["file"].text) { record in
+                let shape = profile.frameShape(sequence: record.header.sequence, seed: seed)
+                if record.payload == FramePayload.make(seed: seed, sequence: record.header.sequence, byteCount: shape.byteCount) {
+                    result.bytesVerified += Int64(record.payload.count)
+                } else {
+                    result.framesCorrupt += 1
+                }
+            }
+            result.framesStored += scan.frameCount
+            if scan.problem != nil { result.framesCorrupt += 1 }
+        }
+    }
+    return result
+}
+
+extension IngestBench {
+    func report(_ result: IngestResult, baseline: DiskBaseline) {
+        let diskMBps = baseline.bytesPerSecond / 1e6
+        let ratio = diskMBps > 0 ? result.aggregateMBPerSecond / diskMBps : 0
+        if json {
+            let object: JSONValue = .object([
+                "aggregate_mb_per_s": .double(round1(result.aggregateMBPerSecond)), "offered_mb_per_s": .double(round1(result.offeredMBPerSecond)),
+                "disk_baseline_mb_per_s": .double(round1(diskMBps)), "ratio_to_disk_baseline": .double((ratio * 1000).rounded() / 1000),
+                "frames_sent": .int(result.framesSent), "frames_stored": .int(result.framesStored), "frames_lost": .int(result.framesLost),
+                "frames_duplicated": .int(result.framesDuplicated), "frames_corrupt": .int(result.framesCorrupt),
+                "bytes_verified": .int(result.bytesVerified), "hub_cpu_percent": .double(round1(result.hubCPUPercent)),
+                "hub_peak_rss_mib": result.hubPeakRSSMiB.map { .double(round1($0)) } ?? .null,
+                "latency_us": .null, "latency_note": .string("receive-to-durable latency is not instrumented yet"),
+                "devices": .int(Int64(devices)), "profile": .string(profile), "duration_s": .double(round1(result.recordingSeconds)),
+                "sustained": .bool(result.isSustained), "session_id": .string(result.sessionID),
+            ])
+            print(object.serialized)
+            return
+        }
+        print(String(format: "ingest  %d devices (%@)  offered %.1f MB/s  stored %.1f MB/s over %.1f s",
+                     devices, profile, result.offeredMBPerSecond, result.aggregateMBPerSecond, result.recordingSeconds))
+        print(String(format: "disk    sequential io_uring baseline %.1f MB/s  ->  ingest / disk = %.3f", diskMBps, ratio))
+        print("frames  sent \(result.framesSent)  stored \(result.framesStored)  lost \(result.framesLost)  "
+            + "duplicated \(result.framesDuplicated)  corrupt \(result.framesCorrupt)  bytes verified \(result.bytesVerified)")
+        print(String(format: "hub     CPU %.1f %% of one core  peak RSS %@", result.hubCPUPercent,
+                     result.hubPeakRSSMiB.map { String(format: "%.1f MiB", $0) } ?? "unknown"))
+        print(result.isSustained ? "result  sustained with zero loss" : "result  NOT sustained (loss, corruption or under 95 % of the offered rate)")
+    }
+}
+
+func round1(_ value: Double) -> Double { (value * 10).rounded() / 10 }

@@ -1,0 +1,107 @@
+// `lockstep-bench sync`: devices whose true clock offset is known (a synthetic offset and skew, and
+// as root a device under `unshare --time --monotonic`, whose CLOCK_MONOTONIC the kernel shifts), and
+// the error of the hub's live estimate against that truth, idle or under full-rate ingest.
+import ArgumentParser
+import Foundation
+import HubClient
+import Platform
+import Wire
+
+struct SyncBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync", abstract: "Clock-estimate error against a known true offset, idle or under ingest load.")
+
+    @Option(help: "Simulated devices with a synthetic clock.") var devices: Int = 4
+    @Option(help: "Seconds of measurement (after a 3 s warm-up).") var duration: Double = 20
+    @Option(help: "Load on the link: none, or ingest (12.5 MB/s video per device, recorded).") var load: String = "none"
+    @Option(help: "True offset of the synthetic device clocks, ns.") var offsetNs: Int64 = 250_000_000
+    @Option(help: "True skew of the synthetic device clocks, ppm.") var skewPpm: Double = 20
+    @Option(help: "As root, also run one device under unshare --time --monotonic S (0 = off).") var unshareSeconds: Int = 1000
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard ["none", "ingest"].contains(load) else { throw ValidationError("--load must be none or ingest") }
+        guard (1...64).contains(devices), duration >= 2 else { throw ValidationError("--devices 1...64 and --duration ≥ 2") }
+    }
+
+    func run() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-sync-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (hub, client) = try await startHub(dataDirectory: base + "/hub", workDirectory: base)
+        defer { hub.stop() }
+        let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
+        let anchor = HostClock.monotonicNanos()
+        let profile = load == "ingest" ? "video" : "gsr"
+        var children = [try Child(
+            try siblingExecutable("lockstep-device"),
+            ["--http-port", port, "--devices", "\(devices)", "--id", "syn", "--profile", profile, "--marker-interval", "0",
+             "--offset-ms", "\(Double(offsetNs) / 1e6)", "--skew-ppm", "\(skewPpm)", "--clock-anchor-ns", "\(anchor)"],
+            log: base + "/devices.log", name: "devices")]
+        var truthText = "synthetic device clock: offset \(offsetNs) ns, skew \(skewPpm) ppm"
+        let useNamespace = unshareSeconds > 0 && getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+        if useNamespace {
+            children.append(try Child(
+                "/usr/bin/unshare",
+                ["--time", "--monotonic", "\(unshareSeconds)", try siblingExecutable("lockstep-device"), "--http-port", port,
+                 "--devices", "1", "--id", "timens", "--profile", profile, "--marker-interval", "0"],
+                log: base + "/timens.log", name: "timens"))
+            truthText += "; kernel time namespace: CLOCK_MONOTONIC +\(unshareSeconds) s (unshare --time)"
+        }
+        defer { children.forEach { $0.stop() } }
+        try await waitForDevices(client, count: devices + (useNamespace ? 1 : 0))
+        if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        var errors: [String: [Double]] = [:]
+        let end = HostClock.monotonicNanos() + Int64(duration * 1e9)
+        while HostClock.monotonicNanos() < end {
+            let answer = try await client.get("devices")
+            let hubNow = answer["hub_time_ns"].int64Value ?? 0
+            for device in answer["devices"].items where device["state"].text == "connected" {
+                guard let estimate = device["clock"]["offset_ns"].int64Value else { continue }
+                let id = device["device_id"].text
+                let truth = id == "timens"
+                    ? Double(unshareSeconds) * 1e9
+                    : Double(offsetNs) + Double(hubNow - anchor) * skewPpm * 1e-6
+                errors[id, default: []].append(abs(Double(estimate) - truth))
+            }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
+        report(errors, truth: truthText)
+    }
+
+    func report(_ errors: [String: [Double]], truth: String) {
+        let all = errors.values.flatMap { $0 }.sorted()
+        guard !all.isEmpty else {
+            FileHandle.standardError.write(Data("lockstep-bench sync: no estimates were collected\n".utf8))
+            return
+        }
+        func stats(_ sorted: [Double]) -> JSONValue {
+            .object([
+                "median": .double(round1(percentile(sorted, 0.5) / 1e3)), "p95": .double(round1(percentile(sorted, 0.95) / 1e3)),
+                "p99": .double(round1(percentile(sorted, 0.99) / 1e3)), "max": .double(round1(sorted.last! / 1e3)),
+            ])
+        }
+        let perDevice = errors.keys.sorted().map { id in (id, stats(errors[id]!.sorted())) }
+        if json {
+            print(JSONValue.object([
+                "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
+                "timestamp_source": .string("user"),
+                "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
+            ]).serialized)
+            return
+        }
+        print("sync error against truth (\(truth)), load \(load), \(all.count) estimates, user-space timestamps")
+        print(String(format: "%-10@ %10@ %10@ %10@ %10@", "device", "median µs", "p95 µs", "p99 µs", "max µs"))
+        for (id, value) in perDevice + [("all", stats(all))] {
+            print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", id, value["median"].doubleValue ?? 0, value["p95"].doubleValue ?? 0,
+                         value["p99"].doubleValue ?? 0, value["max"].doubleValue ?? 0))
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1))]
+}
