@@ -26,6 +26,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/cli-e2e.sh .build/debug
+	scripts/bench-schema.sh .build/debug
 
 clean:
 	rm -rf .build lockstep-data

@@ -78,6 +78,7 @@ extension Hub {
             return true
         }
         guard installed else { throw HubError(kind: .conflict, code: .sessionActive, description: "a session started concurrently") }
+        ingestLatency.withLock { $0.reset() }
         session.journal.record("session_started", ["session_id": .string(session.id), "start_hub_ns": .int(startHub.nanos), "name": .string(name)])
         try? writeManifest(session)
         for (deviceID, start) in starts { send(.start(start), to: deviceID) }
@@ -148,8 +149,9 @@ extension Hub {
         dataServer.closeConnections(sessionID: session.id)
         for writer in session.allWriters {
             flusher.unregister(writer)
-            do { try writer.close() } catch { session.problem("closing \(writer.path) failed: \(error)") }
-            acknowledge(writer, durableNext: writer.durableNextSequence)
+            do {
+                if let outcome = try writer.close() { durable(writer, outcome) } else { acknowledge(writer, durableNext: writer.durableNextSequence) }
+            } catch { session.problem("closing \(writer.path) failed: \(error)") }
         }
         let devices = session.state.withLock { Array($0.devices.values) }
         for device in devices {

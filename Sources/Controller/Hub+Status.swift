@@ -1,5 +1,6 @@
 // JSON views of the hub for the API and the CLI (docs/api.md).
 import Foundation
+import Histogram
 import Ingest
 import Platform
 import TimeSync
@@ -16,8 +17,22 @@ extension Hub {
             "last_session": last.map(JSONValue.string) ?? .null, "data_dir": .string(configuration.dataDirectory),
             "ports": .object(["http": .int(Int64(configuration.httpPort)), "data": .int(Int64(dataEndpoint.port)),
                               "sync": .int(Int64(syncEndpoint.port))]),
-            "storage": .string("posix"), "timestamp_source": .string("user"),
+            "storage": .string("posix"), "timestamp_source": .string("user"), "ingest": ingestJSON(),
         ])
+    }
+
+    /// Receive-to-durable latency of the current or last session's frames.
+    func ingestJSON() -> JSONValue {
+        ingestLatency.withLock { histogram in
+            guard histogram.totalCount > 0 else { return .object(["latency_us": .null, "frames_measured": .int(0)]) }
+            return .object([
+                "latency_us": .object([
+                    "p50": .int(Int64(histogram.valueAtPercentile(50))), "p99": .int(Int64(histogram.valueAtPercentile(99))),
+                    "p999": .int(Int64(histogram.valueAtPercentile(99.9))), "max": .int(Int64(histogram.max)),
+                ]),
+                "frames_measured": .int(Int64(histogram.totalCount)),
+            ])
+        }
     }
 
     /// Every known device with its clock estimate evaluated at hub instant `now`.

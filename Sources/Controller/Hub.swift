@@ -1,5 +1,6 @@
 // The hub: device registry, sessions, and the glue between the control channel, the data plane
 // (Ingest) and time sync (TimeSync). State lives behind one Mutex; no lock is held across I/O.
+import Histogram
 import HummingbirdWebSocket
 import Ingest
 import Logging
@@ -39,6 +40,8 @@ public final class Hub: Sendable {
     let state = Mutex(State())
     let services = Mutex<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
     let keySource = Mutex(SystemRandomNumberGenerator())
+    /// Receive-to-durable latency of every frame of the current (or last) session, in microseconds.
+    let ingestLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 
     public init(configuration: HubConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -78,7 +81,7 @@ public final class Hub: Sendable {
         } catch { throw StartupError("sync port \(host):\(configuration.syncPort): \(error) (is another lockstepd running?)") }
         let flusher = DurabilityFlusher(
             intervalMillis: configuration.durabilityIntervalMillis, logger: logger,
-            onDurable: { [weak self] writer, next in self?.acknowledge(writer, durableNext: next) },
+            onDurable: { [weak self] writer, outcome in self?.durable(writer, outcome) },
             onFailure: { [weak self] writer, reason in self?.storageFailed(writer, reason) })
         services.withLock { $0 = (data, sync, flusher) }
         data.start()
@@ -109,6 +112,14 @@ public final class Hub: Sendable {
         guard let outbound = state.withLock({ $0.devices[deviceID]?.outbound }) else { return }
         let text = ControlEnvelope(id: "hub-\(HostClock.monotonicNanos())", re: re, message: message).encoded()
         Task { try? await outbound.write(.text(text)) }
+    }
+
+    /// Records latencies and acknowledges: called after each sync of a stream file.
+    func durable(_ writer: StreamWriter, _ outcome: SyncOutcome) {
+        ingestLatency.withLock { histogram in
+            for nanos in outcome.latenciesNanos { _ = histogram.record(UInt64(max(0, nanos / 1000))) }
+        }
+        acknowledge(writer, durableNext: outcome.durableNextSequence)
     }
 
     func acknowledge(_ writer: StreamWriter, durableNext: UInt64) {

@@ -108,10 +108,11 @@ final class DataConnection: @unchecked Sendable {
             guard buffer.checksum(header, payloadAt: gap + FrameHeader.byteCount) == header.crc else {
                 throw WireError(.crcMismatch, "frame \(header.sequence) of stream \(header.streamID) failed its CRC32C check")
             }
-            buffer.storeRecordHeader(hubReceiveNanos: HostClock.monotonicNanos(), frameCRC: header.crc)
+            let received = HostClock.monotonicNanos()
+            buffer.storeRecordHeader(hubReceiveNanos: received, frameCRC: header.crc)
             do {
                 try buffer.withBytes(count: total) { record throws(Errno) in
-                    try unsafe writer.append(record: record, sequence: header.sequence, payloadByteCount: payloadCount)
+                    try unsafe writer.append(record: record, sequence: header.sequence, payloadByteCount: payloadCount, hubReceiveNanos: received)
                 }
             } catch {
                 throw WireError(.storageError, "writing \(writer.path) failed: \(error)")

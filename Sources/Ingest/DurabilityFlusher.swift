@@ -13,11 +13,11 @@ public final class DurabilityFlusher: Sendable {
     private let thread = Mutex<PlatformThread?>(nil)
     private let logger: Logger
     /// Called on the flusher thread with each writer whose durable bound advanced.
-    private let onDurable: @Sendable (StreamWriter, UInt64) -> Void
+    private let onDurable: @Sendable (StreamWriter, SyncOutcome) -> Void
     private let onFailure: @Sendable (StreamWriter, String) -> Void
 
     public init(
-        intervalMillis: Int64, logger: Logger, onDurable: @escaping @Sendable (StreamWriter, UInt64) -> Void,
+        intervalMillis: Int64, logger: Logger, onDurable: @escaping @Sendable (StreamWriter, SyncOutcome) -> Void,
         onFailure: @escaping @Sendable (StreamWriter, String) -> Void
     ) {
         precondition(intervalMillis > 0, "the durability interval must be positive")
@@ -50,7 +50,7 @@ public final class DurabilityFlusher: Sendable {
         let current = writers.withLock { Array($0.values) }
         for writer in current {
             do {
-                if let durable = try writer.sync() { onDurable(writer, durable) }
+                if let outcome = try writer.sync() { onDurable(writer, outcome) }
             } catch {
                 logger.error("fdatasync failed", metadata: ["path": "\(writer.path)", "errno": "\(error)"])
                 onFailure(writer, "fdatasync of \(writer.path) failed: \(error)")

@@ -21,7 +21,14 @@ public final class StreamWriter: Sendable {
         var claimed = false
         var closed = false
         var failure: Errno?
+        /// Receive stamps of recent frames, indexed by sequence modulo the capacity, to measure
+        /// receive-to-durable latency at the next sync. Allocated once; frames older than the ring
+        /// at sync time are not measured (`unmeasuredCount`).
+        var receiveNanos = [Int64](repeating: 0, count: StreamWriter.receiveRingCount)
+        var unmeasuredCount: Int64 = 0
     }
+
+    static let receiveRingCount = 4096
 
     private let state: Mutex<State>
     /// Serialises fdatasync against close, so the flusher never syncs a descriptor that was closed
@@ -89,7 +96,7 @@ public final class StreamWriter: Sendable {
 
     /// Appends one record (record header + frame) whose frame has sequence `sequence`.
     /// Data-connection thread only. The caller has checked the frame's CRC and sequence.
-    public func append(record: UnsafeRawBufferPointer, sequence: UInt64, payloadByteCount: Int) throws(Errno) {
+    public func append(record: UnsafeRawBufferPointer, sequence: UInt64, payloadByteCount: Int, hubReceiveNanos: Int64) throws(Errno) {
         let expected = state.withLock { $0.nextSequence }
         precondition(sequence == expected, "append out of order: \(sequence) != \(expected)")
         do {
@@ -99,36 +106,60 @@ public final class StreamWriter: Sendable {
             throw error
         }
         state.withLock { s in
+            s.receiveNanos[Int(sequence % UInt64(StreamWriter.receiveRingCount))] = hubReceiveNanos
             s.nextSequence = sequence + 1
             s.frameCount += 1
             s.payloadByteCount += Int64(payloadByteCount)
         }
     }
 
-    /// Syncs written data to disk; returns the new durable bound if it advanced. Flusher thread only.
-    public func sync() throws(Errno) -> UInt64? {
-        try fileLifetime.withLock { _ throws(Errno) -> UInt64? in
+    /// Syncs written data to disk; returns the new durable bound if it advanced, with the
+    /// receive-to-durable latency of each frame it made durable. Flusher thread only.
+    public func sync() throws(Errno) -> SyncOutcome? {
+        try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
             let (written, durable, closed) = state.withLock { ($0.nextSequence, $0.durableNextSequence, $0.closed) }
             guard !closed, written > durable else { return nil }
             try FileIO.dataSync(fd)
-            state.withLock { $0.durableNextSequence = max($0.durableNextSequence, written) }
-            return written
+            return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
+        }
+    }
+
+    /// Records the new durable bound and collects the latencies of the frames it covers.
+    func markDurable(through written: UInt64, previous durable: UInt64, at now: Int64) -> SyncOutcome {
+        state.withLock { s in
+            s.durableNextSequence = max(s.durableNextSequence, written)
+            let ring = UInt64(StreamWriter.receiveRingCount)
+            let measuredFrom = written > ring ? max(durable, written - ring) : durable
+            s.unmeasuredCount += Int64(measuredFrom - durable)
+            let latencies = (measuredFrom..<written).map { now - s.receiveNanos[Int($0 % ring)] }
+            return SyncOutcome(durableNextSequence: written, latenciesNanos: latencies)
         }
     }
 
     /// Syncs and closes the file; later appends fail. Call after the data connection ended.
-    public func close() throws(Errno) {
+    /// - Returns: the final sync's outcome (nil if already closed).
+    @discardableResult
+    public func close() throws(Errno) -> SyncOutcome? {
         // The data connection was shut down by the caller; wait (bounded) for its thread to let go.
         for _ in 0..<5000 where state.withLock({ $0.claimed }) { HostClock.sleep(nanos: 1_000_000) }
-        try fileLifetime.withLock { _ throws(Errno) in
+        return try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
             let wasClosed = state.withLock { s in
                 defer { s.closed = true }
                 return s.closed
             }
-            guard !wasClosed else { return }
+            guard !wasClosed else { return nil }
             defer { try? fd.close() }
             try FileIO.dataSync(fd)
-            state.withLock { $0.durableNextSequence = $0.nextSequence }
+            let (written, durable) = state.withLock { ($0.nextSequence, $0.durableNextSequence) }
+            return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
         }
     }
+}
+
+/// What one sync made durable.
+public struct SyncOutcome: Sendable {
+    /// Every frame below this sequence is on disk.
+    public var durableNextSequence: UInt64
+    /// Receive-to-durable latency of each frame this sync covered, in nanoseconds.
+    public var latenciesNanos: [Int64]
 }

@@ -14,8 +14,8 @@ struct IngestBench: AsyncParsableCommand {
         commandName: "ingest", abstract: "End-to-end ingest: sustained rate, zero-loss check, hub CPU/RSS, ratio to the disk.")
 
     @Option(help: "Simulated devices.") var devices: Int = 8
-    @Option(help: "Rate per device in MB/s (10^6 bytes).") var rate: Double = 12.5
-    @Option(help: "Seconds of recording per trial.") var duration: Double = 10
+    @Option(help: "Rate per device: 12.5MB/s, 10MiB/s, or a bare number of MB/s.") var rate: Rate = Rate(bytesPerSecond: 12.5e6)
+    @Option(help: "Recording time per trial: 20s, 500ms, 2m, or a bare number of seconds.") var duration: TimeSpan = TimeSpan(seconds: 10)
     @Option(help: "Stream profile: video, thermal, mixed.") var profile: String = "video"
     @Option(help: "Folder for the hub's data and the disk baseline (removed afterwards unless --keep).") var dataDir: String?
     @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
@@ -24,7 +24,7 @@ struct IngestBench: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1...256") }
-        guard rate > 0, duration >= 2 else { throw ValidationError("--rate must be positive and --duration at least 2 s") }
+        guard duration.seconds >= 2 else { throw ValidationError("--duration must be at least 2 s") }
         guard ["video", "thermal", "mixed"].contains(profile) else { throw ValidationError("--profile must be video, thermal or mixed") }
     }
 
@@ -32,10 +32,10 @@ struct IngestBench: AsyncParsableCommand {
         let base = dataDir ?? FileManager.default.currentDirectoryPath + "/lockstep-bench-data"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         progress("disk baseline: sequential io_uring writes, 1 MiB blocks, fdatasync every 100 ms ...")
-        let baseline = try measureDiskBaseline(directory: base, seconds: Swift.min(duration, 5), syncIntervalMillis: 100)
-        var result = try await trial(rate: rate, base: base)
+        let baseline = try measureDiskBaseline(directory: base, seconds: Swift.min(duration.seconds, 5), syncIntervalMillis: 100)
+        var result = try await trial(rate: rate.megabytesPerSecond, base: base)
         if max {
-            var trialRate = rate
+            var trialRate = rate.megabytesPerSecond
             while result.isSustained, trialRate * 2 * Double(devices) <= 4000 {
                 trialRate *= 2
                 let next = try await trial(rate: trialRate, base: base)
@@ -72,7 +72,7 @@ struct IngestBench: AsyncParsableCommand {
             hub.stop()
         }
         try await waitForDevices(client, count: devices)
-        progress("trial: \(devices) devices × \(rate) MB/s (\(profile)) for \(duration) s")
+        progress("trial: \(devices) devices × \(rate) MB/s (\(profile)) for \(duration.seconds) s")
         let started = try await client.post("sessions", .object(["name": .string("bench")]))
         let cpuStart = cpuSeconds(pid: hub.pid) ?? 0
         let wallStart = HostClock.monotonicNanos()
@@ -86,16 +86,17 @@ struct IngestBench: AsyncParsableCommand {
             if isTerminal {
                 let bytes = Double(status["session"]["payload_bytes"].int64Value ?? 0)
                 FileHandle.standardError.write(Data(String(
-                    format: "\r  %5.1f / %.0f s  %9.1f MB stored  %8lld frames  %7.1f MB/s", Swift.max(0, elapsed), duration, bytes / 1e6,
+                    format: "\r  %5.1f / %.0f s  %9.1f MB stored  %8lld frames  %7.1f MB/s", Swift.max(0, elapsed), duration.seconds, bytes / 1e6,
                     status["session"]["frames"].int64Value ?? 0, elapsed > 0 ? bytes / 1e6 / elapsed : 0).utf8))
             }
-            if elapsed >= duration { break }
+            if elapsed >= duration.seconds { break }
         }
         let stopped = try await client.post("sessions/current/stop")
         let cpuSecondsUsed = (cpuSeconds(pid: hub.pid) ?? cpuStart) - cpuStart
         let wallSeconds = Double(HostClock.monotonicNanos() - wallStart) / 1e9
         if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let rss = peakRSSMiB(pid: hub.pid)
+        let latency = try await client.get("status")["ingest"]["latency_us"]
         guard let folder = stopped["folder"].stringValue, let sessionID = started["session_id"].stringValue else {
             throw BenchError("the hub returned no session folder")
         }
@@ -104,6 +105,7 @@ struct IngestBench: AsyncParsableCommand {
         result.offeredMBPerSecond = rate * Double(devices)
         result.hubCPUPercent = cpuSecondsUsed / wallSeconds * 100
         result.hubPeakRSSMiB = rss
+        result.latencyMicros = latency
         let recordedFrom = stopped["start_hub_ns"].int64Value ?? startHub
         let stopHub = stopped["stop_hub_ns"].int64Value ?? recordedFrom
         result.recordingSeconds = Double(stopHub - recordedFrom) / 1e9

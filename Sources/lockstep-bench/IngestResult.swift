@@ -16,6 +16,8 @@ struct IngestResult {
     var bytesVerified: Int64 = 0
     var hubCPUPercent = 0.0
     var hubPeakRSSMiB: Double?
+    /// {p50, p99, p999, max} receive-to-durable, from the hub's HdrHistogram.
+    var latencyMicros: JSONValue = .null
 
     var framesLost: Int64 { framesSent - framesStored }
     var aggregateMBPerSecond: Double { recordingSeconds > 0 ? Double(bytesVerified) / 1e6 / recordingSeconds : 0 }
@@ -67,7 +69,7 @@ extension IngestBench {
                 "frames_duplicated": .int(result.framesDuplicated), "frames_corrupt": .int(result.framesCorrupt),
                 "bytes_verified": .int(result.bytesVerified), "hub_cpu_percent": .double(round1(result.hubCPUPercent)),
                 "hub_peak_rss_mib": result.hubPeakRSSMiB.map { .double(round1($0)) } ?? .null,
-                "latency_us": .null, "latency_note": .string("receive-to-durable latency is not instrumented yet"),
+                "latency_us": result.latencyMicros,
                 "devices": .int(Int64(devices)), "profile": .string(profile), "duration_s": .double(round1(result.recordingSeconds)),
                 "sustained": .bool(result.isSustained), "session_id": .string(result.sessionID),
             ])
@@ -81,6 +83,9 @@ extension IngestBench {
             + "duplicated \(result.framesDuplicated)  corrupt \(result.framesCorrupt)  bytes verified \(result.bytesVerified)")
         print(String(format: "hub     CPU %.1f %% of one core  peak RSS %@", result.hubCPUPercent,
                      result.hubPeakRSSMiB.map { String(format: "%.1f MiB", $0) } ?? "unknown"))
+        let latency = result.latencyMicros
+        print("latency receive → durable: p50 \(latency["p50"].text) µs  p99 \(latency["p99"].text) µs  p99.9 \(latency["p999"].text) µs  "
+            + "max \(latency["max"].text) µs")
         print(result.isSustained ? "result  sustained with zero loss" : "result  NOT sustained (loss, corruption or under 95 % of the offered rate)")
     }
 }

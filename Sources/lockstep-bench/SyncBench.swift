@@ -12,7 +12,7 @@ struct SyncBench: AsyncParsableCommand {
         commandName: "sync", abstract: "Clock-estimate error against a known true offset, idle or under ingest load.")
 
     @Option(help: "Simulated devices with a synthetic clock.") var devices: Int = 4
-    @Option(help: "Seconds of measurement (after a 3 s warm-up).") var duration: Double = 20
+    @Option(help: "Measurement time after a 3 s warm-up: 20s, 2m, or a bare number of seconds.") var duration: TimeSpan = TimeSpan(seconds: 20)
     @Option(help: "Load on the link: none, or ingest (12.5 MB/s video per device, recorded).") var load: String = "none"
     @Option(help: "True offset of the synthetic device clocks, ns.") var offsetNs: Int64 = 250_000_000
     @Option(help: "True skew of the synthetic device clocks, ppm.") var skewPpm: Double = 20
@@ -21,7 +21,7 @@ struct SyncBench: AsyncParsableCommand {
 
     func validate() throws {
         guard ["none", "ingest"].contains(load) else { throw ValidationError("--load must be none or ingest") }
-        guard (1...64).contains(devices), duration >= 2 else { throw ValidationError("--devices 1...64 and --duration ≥ 2") }
+        guard (1...64).contains(devices), duration.seconds >= 2 else { throw ValidationError("--devices 1...64 and --duration ≥ 2") }
     }
 
     func run() async throws {
@@ -53,7 +53,7 @@ struct SyncBench: AsyncParsableCommand {
         if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         var errors: [String: [Double]] = [:]
-        let end = HostClock.monotonicNanos() + Int64(duration * 1e9)
+        let end = HostClock.monotonicNanos() + Int64(duration.seconds * 1e9)
         while HostClock.monotonicNanos() < end {
             let answer = try await client.get("devices")
             let hubNow = answer["hub_time_ns"].int64Value ?? 0

@@ -22,7 +22,8 @@ func writeFrames(_ writer: StreamWriter, from start: UInt64 = 0, count: Int) thr
             StreamFileFormat.storeRecordHeader(hubReceiveNanos: Int64(sequence) * 1000 + 7, frameCRC: header.crc,
                                                into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<16]))
         }
-        try record.withUnsafeBytes { raw in try writer.append(record: raw, sequence: sequence, payloadByteCount: payload.count) }
+        try record.withUnsafeBytes { raw in try writer.append(record: raw, sequence: sequence, payloadByteCount: payload.count,
+                             hubReceiveNanos: HostClock.monotonicNanos()) }
     }
 }
 
@@ -36,7 +37,11 @@ func makeWriter(_ folder: String, resume: StreamFileScan? = nil) throws -> Strea
         let folder = temporaryFolder()
         let writer = try makeWriter(folder)
         try writeFrames(writer, count: 50)
-        #expect(try writer.sync() == 50)
+        let outcome = try #require(try writer.sync())
+        #expect(outcome.durableNextSequence == 50)
+        #expect(outcome.latenciesNanos.count == 50)
+        #expect(outcome.latenciesNanos.allSatisfy { $0 >= 0 })
+        #expect(try writer.sync() == nil, "nothing new to sync")
         try writer.close()
         var seen: [UInt64] = []
         let scan = try StreamFileReader.scan(folder + "/stream-1.lss") { record in
