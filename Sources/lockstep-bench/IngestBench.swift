@@ -21,6 +21,7 @@ struct IngestBench: AsyncParsableCommand {
     @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
     @Flag(help: "Keep the recorded data.") var keep = false
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var network: NetnsOptions
 
     func validate() throws {
         guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1...256") }
@@ -29,6 +30,7 @@ struct IngestBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard try dispatchNetns(network) else { return }
         let base = dataDir ?? FileManager.default.currentDirectoryPath + "/lockstep-bench-data"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         progress("disk baseline: sequential io_uring writes, 1 MiB blocks, fdatasync every 100 ms ...")
@@ -60,12 +62,14 @@ struct IngestBench: AsyncParsableCommand {
         let profiles = StreamProfile.set(named: profile)!
         let nominal = Double(profiles.reduce(0) { $0 + $1.descriptor.nominalBytesPerSecond })
         let scale = rate * 1e6 / nominal
-        let (hub, client) = try await startHub(dataDirectory: data, workDirectory: base)
+        let (hub, client) = try await startHub(
+            dataDirectory: data, workDirectory: base, extra: network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"])
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
+        let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         let simulators = try Child(
-            try siblingExecutable("lockstep-device"),
-            ["--http-port", port, "--devices", "\(devices)", "--id", "bench", "--profile", profile, "--rate-scale", "\(scale)",
-             "--marker-interval", "0"],
+            launch.executable,
+            launch.prefix + ["--hub", launch.hubHost, "--http-port", port, "--devices", "\(devices)", "--id", "bench", "--profile", profile,
+                             "--rate-scale", "\(scale)", "--marker-interval", "0"],
             log: base + "/devices.log", name: "lockstep-device")
         defer {
             simulators.stop()

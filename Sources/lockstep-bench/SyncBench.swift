@@ -18,6 +18,7 @@ struct SyncBench: AsyncParsableCommand {
     @Option(help: "True skew of the synthetic device clocks, ppm.") var skewPpm: Double = 20
     @Option(help: "As root, also run one device under unshare --time --monotonic S (0 = off).") var unshareSeconds: Int = 1000
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var network: NetnsOptions
 
     func validate() throws {
         guard ["none", "ingest"].contains(load) else { throw ValidationError("--load must be none or ingest") }
@@ -25,26 +26,31 @@ struct SyncBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard try dispatchNetns(network) else { return }
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-sync-\(getpid())").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let (hub, client) = try await startHub(dataDirectory: base + "/hub", workDirectory: base)
+        let (hub, client) = try await startHub(
+            dataDirectory: base + "/hub", workDirectory: base, extra: network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"])
+        let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         defer { hub.stop() }
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
         let anchor = HostClock.monotonicNanos()
         let profile = load == "ingest" ? "video" : "gsr"
         var children = [try Child(
-            try siblingExecutable("lockstep-device"),
-            ["--http-port", port, "--devices", "\(devices)", "--id", "syn", "--profile", profile, "--marker-interval", "0",
+            launch.executable,
+            launch.prefix + ["--hub", launch.hubHost, "--http-port", port, "--devices", "\(devices)", "--id", "syn", "--profile", profile, "--marker-interval", "0",
              "--offset-ms", "\(Double(offsetNs) / 1e6)", "--skew-ppm", "\(skewPpm)", "--clock-anchor-ns", "\(anchor)"],
             log: base + "/devices.log", name: "devices")]
         var truthText = "synthetic device clock: offset \(offsetNs) ns, skew \(skewPpm) ppm"
         let useNamespace = unshareSeconds > 0 && getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
         if useNamespace {
+            let command = ["/usr/bin/unshare", "--time", "--monotonic", "\(unshareSeconds)", try siblingExecutable("lockstep-device"),
+                           "--hub", launch.hubHost, "--http-port", port, "--devices", "1", "--id", "timens", "--profile", profile,
+                           "--marker-interval", "0"]
+            let wrapped = launch.prefix.isEmpty ? command : Array(launch.prefix.dropLast()) + command
             children.append(try Child(
-                "/usr/bin/unshare",
-                ["--time", "--monotonic", "\(unshareSeconds)", try siblingExecutable("lockstep-device"), "--http-port", port,
-                 "--devices", "1", "--id", "timens", "--profile", profile, "--marker-interval", "0"],
+                launch.prefix.isEmpty ? command[0] : launch.executable, launch.prefix.isEmpty ? Array(command.dropFirst()) : wrapped,
                 log: base + "/timens.log", name: "timens"))
             truthText += "; kernel time namespace: CLOCK_MONOTONIC +\(unshareSeconds) s (unshare --time)"
         }
@@ -88,6 +94,7 @@ struct SyncBench: AsyncParsableCommand {
             print(JSONValue.object([
                 "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
                 "timestamp_source": .string("user"),
+                "link": .string(network.deviceNamespace == nil ? "loopback" : "veth between network namespaces, tbf 1gbit"),
                 "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
             ]).serialized)
             return
