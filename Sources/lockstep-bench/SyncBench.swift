@@ -39,7 +39,8 @@ struct SyncBench: AsyncParsableCommand {
         let profile = load == "ingest" ? "video" : "gsr"
         var children = [try Child(
             launch.executable,
-            launch.prefix + ["--hub", launch.hubHost, "--http-port", port, "--devices", "\(devices)", "--id", "syn", "--profile", profile, "--marker-interval", "0",
+            launch.prefix + ["--hub", launch.hubHost, "--http-port", port, "--devices", "\(devices)", "--id", "syn", "--profile", profile,
+                             "--marker-interval", "0",
              "--offset-ms", "\(Double(offsetNs) / 1e6)", "--skew-ppm", "\(skewPpm)", "--clock-anchor-ns", "\(anchor)"],
             log: base + "/devices.log", name: "devices")]
         var truthText = "synthetic device clock: offset \(offsetNs) ns, skew \(skewPpm) ppm"
