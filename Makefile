@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build release demo test test-unit test-cli clean
+.PHONY: all deps build release demo test clean benchmarks
 
 all: build
 
@@ -30,3 +30,7 @@ test: deps
 
 clean:
 	rm -rf .build lockstep-data
+
+# Micro-benchmarks with allocation counts (separate package in Benchmarks/).
+benchmarks: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --format markdown

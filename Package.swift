@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "lockstep", targets: ["lockstep"]),
         .executable(name: "lockstep-device", targets: ["lockstep-device"]),
         .executable(name: "lockstep-bench", targets: ["lockstep-bench"]),
+        // For the micro-benchmarks package in Benchmarks/.
+        .library(name: "LockstepWire", targets: ["Wire"]),
+        .library(name: "LockstepTiming", targets: ["Timing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),

@@ -146,8 +146,9 @@ struct ConnectionBuffer {
     }
 
     func frameHeader(at offset: Int, payloadBytesMax: Int) throws(WireError) -> FrameHeader {
-        let bytes = unsafe UnsafeRawBufferPointer(rebasing: storage[offset..<(offset + FrameHeader.byteCount)])
-        return try FrameHeader.decode(unsafe Array(bytes).span, payloadBytesMax: payloadBytesMax)
+        let raw = unsafe UnsafeRawBufferPointer(rebasing: storage[offset..<(offset + FrameHeader.byteCount)])
+        let bytes = unsafe raw.assumingMemoryBound(to: UInt8.self)
+        return try FrameHeader.decode(unsafe bytes.span, payloadBytesMax: payloadBytesMax)
     }
 
     func checksum(_ header: FrameHeader, payloadAt offset: Int) -> UInt32 {

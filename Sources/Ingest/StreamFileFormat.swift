@@ -29,20 +29,23 @@ public enum StreamFileFormat {
         return out
     }
 
-    /// The record checksum over the hub stamp and the frame checksum.
+    /// The record checksum over the hub stamp and the frame checksum (no heap allocation: per frame).
     public static func recordCRC(hubReceiveNanos: Int64, frameCRC: UInt32) -> UInt32 {
-        var bytes = le64(UInt64(bitPattern: hubReceiveNanos))
-        bytes.append(contentsOf: le32(frameCRC))
-        return CRC32C.checksum(bytes)
+        unsafe withUnsafeTemporaryAllocation(byteCount: 12, alignment: 8) { raw in
+            unsafe raw.storeBytes(of: UInt64(bitPattern: hubReceiveNanos).littleEndian, toByteOffset: 0, as: UInt64.self)
+            unsafe raw.storeBytes(of: frameCRC.littleEndian, toByteOffset: 8, as: UInt32.self)
+            var crc = CRC32C()
+            unsafe crc.update(UnsafeRawBufferPointer(raw))
+            return crc.value
+        }
     }
 
     /// Writes the 16-byte record header into `target` (which must hold at least 16 bytes).
     public static func storeRecordHeader(hubReceiveNanos: Int64, frameCRC: UInt32, into target: UnsafeMutableRawBufferPointer) {
         precondition(target.count >= recordHeaderByteCount, "record header needs 16 bytes")
-        var bytes = le64(UInt64(bitPattern: hubReceiveNanos))
-        bytes.append(contentsOf: le32(recordCRC(hubReceiveNanos: hubReceiveNanos, frameCRC: frameCRC)))
-        bytes.append(contentsOf: [0, 0, 0, 0])
-        for (index, byte) in bytes.enumerated() { unsafe target[index] = byte }
+        unsafe target.storeBytes(of: UInt64(bitPattern: hubReceiveNanos).littleEndian, toByteOffset: 0, as: UInt64.self)
+        unsafe target.storeBytes(of: recordCRC(hubReceiveNanos: hubReceiveNanos, frameCRC: frameCRC).littleEndian, toByteOffset: 8, as: UInt32.self)
+        unsafe target.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
     }
 
     static func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }

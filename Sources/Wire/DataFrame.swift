@@ -16,6 +16,8 @@
 public struct FrameHeader: Sendable, Equatable {
     public static let byteCount = 32
     public static let magic: [UInt8] = Array("LSF1".utf8)
+    /// The magic "LSF1" read as a little-endian 32-bit word.
+    static let magicWord: UInt32 = 0x3146_534C
     public static let keyFrameFlag: UInt16 = 1
 
     public var payloadByteCount: UInt32
@@ -74,18 +76,32 @@ public struct FrameHeader: Sendable, Equatable {
 
     /// The CRC32C this header and `payload` must carry.
     public func expectedCRC(payload: Span<UInt8>) -> UInt32 {
-        var crc = CRC32C()
-        crc.update(unencodedPrefix())
+        var crc = prefixCRC()
         crc.update(payload)
         return crc.value
     }
 
     /// The CRC32C this header and `payload` must carry; the pointer is read only during the call.
     public func expectedCRC(payload: UnsafeRawBufferPointer) -> UInt32 {
-        var crc = CRC32C()
-        crc.update(unencodedPrefix())
+        var crc = prefixCRC()
         unsafe crc.update(payload)
         return crc.value
+    }
+
+    /// The checksum state after the 28 covered header bytes, built on the stack (no heap allocation:
+    /// this runs for every received frame).
+    func prefixCRC() -> CRC32C {
+        unsafe withUnsafeTemporaryAllocation(byteCount: 28, alignment: 8) { raw in
+            unsafe raw.storeBytes(of: FrameHeader.magicWord.littleEndian, toByteOffset: 0, as: UInt32.self)
+            unsafe raw.storeBytes(of: payloadByteCount.littleEndian, toByteOffset: 4, as: UInt32.self)
+            unsafe raw.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
+            unsafe raw.storeBytes(of: UInt64(bitPattern: captureNanos).littleEndian, toByteOffset: 16, as: UInt64.self)
+            unsafe raw.storeBytes(of: streamID.littleEndian, toByteOffset: 24, as: UInt16.self)
+            unsafe raw.storeBytes(of: flags.littleEndian, toByteOffset: 26, as: UInt16.self)
+            var crc = CRC32C()
+            unsafe crc.update(UnsafeRawBufferPointer(raw))
+            return crc
+        }
     }
 }
 
