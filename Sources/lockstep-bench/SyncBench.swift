@@ -60,6 +60,7 @@ struct SyncBench: AsyncParsableCommand {
         if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         var errors: [String: [Double]] = [:]
+        let showProgress = isatty(2) == 1 && !json
         let end = HostClock.monotonicNanos() + Int64(duration.seconds * 1e9)
         while HostClock.monotonicNanos() < end {
             let answer = try await client.get("devices")
@@ -72,8 +73,16 @@ struct SyncBench: AsyncParsableCommand {
                     : Double(offsetNs) + Double(hubNow - anchor) * skewPpm * 1e-6
                 errors[id, default: []].append(abs(Double(estimate) - truth))
             }
+            if showProgress, let latest = errors.values.compactMap(\.last).max() {
+                let remaining = Double(end - HostClock.monotonicNanos()) / 1e9
+                let count = errors.values.reduce(0) { $0 + $1.count }
+                FileHandle.standardError.write(Data(String(
+                    format: "\r  %5.1f / %.0f s  %6d estimates  current worst error %8.1f µs", duration.seconds - remaining, duration.seconds,
+                    count, latest / 1e3).utf8))
+            }
             try await Task.sleep(nanoseconds: 250_000_000)
         }
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
         report(errors, truth: truthText)
     }
