@@ -106,6 +106,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire"]),
         .testTarget(name: "TidyTests"),
     ]

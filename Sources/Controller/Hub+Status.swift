@@ -17,7 +17,7 @@ extension Hub {
             "last_session": last.map(JSONValue.string) ?? .null, "data_dir": .string(configuration.dataDirectory),
             "ports": .object(["http": .int(Int64(configuration.httpPort)), "data": .int(Int64(dataEndpoint.port)),
                               "sync": .int(Int64(syncEndpoint.port))]),
-            "storage": .string("posix"), "timestamp_source": .string("user"), "ingest": ingestJSON(),
+            "storage": .string("posix"), "timestamp_source": .string(syncService.kernelTimestamps ? "kernel" : "user"), "ingest": ingestJSON(),
         ])
     }
 
@@ -47,7 +47,7 @@ extension Hub {
                     "uncertainty_ns": .int(Int64(sync.mapping.uncertaintyNanos.rounded(.up))),
                     "skew_ppm": .double((sync.mapping.skewPPM * 1000).rounded() / 1000),
                     "samples": .int(Int64(sync.acceptedCount)), "delay_ns_min": sync.delayNanosMin.map(JSONValue.int) ?? .null,
-                    "timestamp_source": .string("user"),
+                    "timestamp_source": .string(sync.lastSource ?? "none"),
                 ])
             }
             return .object([

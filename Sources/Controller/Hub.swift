@@ -77,7 +77,7 @@ public final class Hub: Sendable {
             sync = try SyncService(
                 configuration: SyncConfiguration(
                     endpoint: try IPv4Endpoint(host: host, port: configuration.syncPort), rateHz: configuration.syncRateHz),
-                logger: logger) { [weak self] deviceID, sample, _ in self?.recordSample(deviceID: deviceID, sample) }
+                logger: logger) { [weak self] deviceID, sample, _, source in self?.recordSample(deviceID: deviceID, sample, source: source) }
         } catch { throw StartupError("sync port \(host):\(configuration.syncPort): \(error) (is another lockstepd running?)") }
         let flusher = DurabilityFlusher(
             intervalMillis: configuration.durabilityIntervalMillis, logger: logger,
@@ -101,10 +101,10 @@ public final class Hub: Sendable {
 
     func newSyncKey() -> UInt64 { keySource.withLock { $0.next() } }
 
-    func recordSample(deviceID: String, _ sample: SyncSample) {
+    func recordSample(deviceID: String, _ sample: SyncSample, source: String) {
         let session = state.withLock { $0.session }
         guard let session, session.isParticipant(deviceID) else { return }
-        session.recordSample(deviceID: deviceID, sample)
+        session.recordSample(deviceID: deviceID, sample, source: source)
     }
 
     /// Sends a control message to a device if it is connected (fire and forget).

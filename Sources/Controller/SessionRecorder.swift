@@ -89,9 +89,9 @@ final class SessionRecorder: Sendable {
     func isParticipant(_ deviceID: String) -> Bool { state.withLock { $0.devices[deviceID] != nil } }
 
     /// Appends one sync sample to the device's clock file.
-    func recordSample(deviceID: String, _ sample: SyncSample) {
+    func recordSample(deviceID: String, _ sample: SyncSample, source: String) {
         let line = "\(sample.t1.nanos),\(sample.t2.nanos),\(sample.t3.nanos),\(sample.t4.nanos),\(sample.delay.value),"
-            + "\(Int64(sample.offsetNanos.rounded())),user\n"
+            + "\(Int64(sample.offsetNanos.rounded())),\(source)\n"
         state.withLock { s in
             guard let fd = s.clockFiles[deviceID] else { return }
             try? FileIO.writeAll(fd, Array(line.utf8))

@@ -91,8 +91,9 @@ enum SessionRecovery {
         var data: [DeviceClockData] = []
         for id in deviceIDs {
             let bytes = (try? FileIO.readAll("\(folder)/clock/\(id).csv")) ?? []
-            data.append(DeviceClockData(deviceID: id, samples: TimingReport.parseClockCSV(String(decoding: bytes, as: UTF8.self)),
-                                        timestampSource: "user"))
+            let text = String(decoding: bytes, as: UTF8.self)
+            data.append(DeviceClockData(deviceID: id, samples: TimingReport.parseClockCSV(text),
+                                        timestampSource: TimingReport.dominantSource(clockCSV: text)))
         }
         let report = TimingReport.make(sessionID: sessionID, devices: data)
         try FileIO.replaceAtomically(folder + "/report.json", with: Array((report.serialized + "\n").utf8))

@@ -58,7 +58,7 @@ extension DeviceAgent {
     func welcomed(_ welcome: Welcome) throws {
         let hub = try IPv4Endpoint(host: configuration.hubHost, port: welcome.syncPort)
         let clock = configuration.clock
-        let responder = try SyncResponder(hub: hub, key: welcome.syncKey) { clock.reading(atHost: HostClock.monotonicNanos()) }
+        let responder = try SyncResponder(hub: hub, key: welcome.syncKey) { host in clock.reading(atHost: host) }
         let previous = state.withLock { s in
             defer { s.welcome = welcome; s.responder = responder }
             return s.responder

@@ -85,6 +85,15 @@ public enum TimingReport {
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 
+    /// The most frequent value of the `source` column of a clock/<device>.csv file ("none" if empty).
+    public static func dominantSource(clockCSV text: String) -> String {
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n").dropFirst() {
+            if let source = line.split(separator: ",").last { counts[String(source), default: 0] += 1 }
+        }
+        return counts.max { $0.value < $1.value }?.key ?? "none"
+    }
+
     /// Parses a clock/<device>.csv file (header line, then t1,t2,t3,t4,delay,offset,source).
     public static func parseClockCSV(_ text: String) -> [SyncSample] {
         var samples: [SyncSample] = []

@@ -1,8 +1,11 @@
 // The hub side of time sync: hub-initiated four-timestamp exchanges over UDP with every registered
 // device, a dense burst when a device joins, then a steady rate, feeding one OffsetEstimator per device.
 //
-// Stamps here are user-space clock reads next to the syscalls (source "user"); kernel, hardware and
-// pcap stamps arrive with the clock-synchronisation issue and slot in where `stampSend`/`stampReceive` are.
+// Stamps, best available first (each sample records its sources): t1 is the kernel's software transmit
+// stamp from the error queue and t4 the kernel's receive stamp (SO_TIMESTAMPING), falling back to
+// user-space clock reads next to the syscalls when the kernel gives none. When a device announces a
+// follow-up (its precise t3 is known only after sending), the sample completes when the follow-up
+// arrives. Hardware and pcap stamps are not implemented yet.
 import Logging
 import Platform
 import Synchronization
@@ -17,12 +20,16 @@ public struct SyncConfiguration: Sendable {
     /// Exchanges sent quickly right after a device registers, so a first estimate exists within ~0.5 s.
     public var burstCount: Int
     public var burstIntervalMillis: Int64
+    /// Ask the kernel for software timestamps (SO_TIMESTAMPING); off means user-space stamps only.
+    public var kernelTimestamps: Bool
 
-    public init(endpoint: IPv4Endpoint, rateHz: Double = 8, burstCount: Int = 16, burstIntervalMillis: Int64 = 25) {
+    public init(endpoint: IPv4Endpoint, rateHz: Double = 8, burstCount: Int = 16, burstIntervalMillis: Int64 = 25,
+                kernelTimestamps: Bool = true) {
         self.endpoint = endpoint
         self.rateHz = rateHz
         self.burstCount = burstCount
         self.burstIntervalMillis = burstIntervalMillis
+        self.kernelTimestamps = kernelTimestamps
     }
 }
 
@@ -33,14 +40,24 @@ public struct SyncStatus: Sendable {
     public var rejectedCount: Int
     public var delayNanosMin: Int64?
     public var lastSample: SyncSample?
+    /// Where the last sample's stamps came from ("kernel", "user" or "mixed").
+    public var lastSource: String?
+}
+
+/// A stamp and where it came from.
+struct Stamp {
+    var nanos: Int64
+    var source: TimestampSource
 }
 
 public final class SyncService: Sendable {
     public let configuration: SyncConfiguration
     public let boundEndpoint: IPv4Endpoint
-    private let fd: FileDescriptor
-    private let logger: Logger
-    private let onSample: @Sendable (String, SyncSample, ClockMapping) -> Void
+    /// Whether the kernel timestamps this socket's packets.
+    public let kernelTimestamps: Bool
+    let fd: FileDescriptor
+    let logger: Logger
+    let onSample: @Sendable (String, SyncSample, ClockMapping, String) -> Void
 
     struct Peer {
         var deviceID: String
@@ -48,30 +65,45 @@ public final class SyncService: Sendable {
         var estimator = OffsetEstimator()
         var sentCount = 0
         var nextSendNanos: Int64 = 0
-        var pending: [UInt64: HubInstant] = [:]
+        var pending: [UInt64: Stamp] = [:]
+        var awaitingFollowUp: [UInt64: (t1: Stamp, t2: Stamp, t3: Stamp, t4: Stamp)] = [:]
         var delayNanosMin: Int64?
         var lastSample: SyncSample?
+        var lastSource: String?
     }
 
     struct State {
         var peers: [UInt64: Peer] = [:]
         var nextExchangeID: UInt64 = 1
         var ignoredCount = 0
+        /// OPT_ID key of the next datagram sent → (peer key, exchange id), to match transmit stamps.
+        var nextTransmitKey: UInt32 = 0
+        var transmitKeys: [UInt32: (UInt64, UInt64)] = [:]
     }
 
-    private let state = Mutex(State())
-    private let running = Atomic<Bool>(true)
+    let state = Mutex(State())
+    let running = Atomic<Bool>(true)
     private let thread = Mutex<PlatformThread?>(nil)
 
     public init(
         configuration: SyncConfiguration, logger: Logger,
-        onSample: @escaping @Sendable (String, SyncSample, ClockMapping) -> Void = { _, _, _ in }
+        onSample: @escaping @Sendable (String, SyncSample, ClockMapping, String) -> Void = { _, _, _, _ in }
     ) throws(Errno) {
         self.configuration = configuration
         self.logger = logger
         self.onSample = onSample
         fd = try Socket.bindUDP(configuration.endpoint)
         boundEndpoint = try Socket.localEndpoint(fd)
+        var enabled = false
+        if configuration.kernelTimestamps {
+            do {
+                try SocketTimestamping.enableSoftware(fd)
+                enabled = true
+            } catch {
+                logger.warning("kernel timestamps unavailable (SO_TIMESTAMPING: \(error)); using user-space stamps")
+            }
+        }
+        kernelTimestamps = enabled
     }
 
     public func start() {
@@ -100,91 +132,12 @@ public final class SyncService: Sendable {
             s.peers[key].map {
                 SyncStatus(
                     mapping: $0.estimator.mapping, acceptedCount: $0.estimator.acceptedCount,
-                    rejectedCount: $0.estimator.rejectedCount, delayNanosMin: $0.delayNanosMin, lastSample: $0.lastSample)
+                    rejectedCount: $0.estimator.rejectedCount, delayNanosMin: $0.delayNanosMin, lastSample: $0.lastSample,
+                    lastSource: $0.lastSource)
             }
         }
     }
 
     /// Packets dropped because their key, type or checksum was wrong.
     public var ignoredCount: Int { state.withLock { $0.ignoredCount } }
-
-    func run() {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        while running.load(ordering: .acquiring) {
-            let waitMillis = sendDue()
-            let readable = (try? Socket.waitReadable(fd, timeoutMillis: waitMillis)) ?? false
-            guard readable else { continue }
-            let received: (Int, IPv4Endpoint)?
-            received = try? unsafe buffer.withUnsafeMutableBytes { raw in try unsafe Socket.receiveFrom(fd, into: raw) }
-            let t4 = HubInstant(nanos: HostClock.monotonicNanos())
-            guard let (count, peer) = received else { continue }
-            handle(Array(buffer[..<count]), from: peer, t4: t4)
-        }
-    }
-
-    /// Sends every exchange that is due; returns how long to wait for replies (ms).
-    func sendDue() -> Int32 {
-        let now = HostClock.monotonicNanos()
-        var soonest = now + 100_000_000
-        let due: [(UInt64, UInt64, IPv4Endpoint)] = state.withLock { s in
-            var out: [(UInt64, UInt64, IPv4Endpoint)] = []
-            for (key, peer) in s.peers {
-                guard let endpoint = peer.endpoint else { continue }
-                if peer.nextSendNanos <= now {
-                    let id = s.nextExchangeID
-                    s.nextExchangeID += 1
-                    out.append((key, id, endpoint))
-                    var updated = peer
-                    updated.sentCount += 1
-                    let interval = updated.sentCount < configuration.burstCount
-                        ? configuration.burstIntervalMillis * 1_000_000 : Int64(1e9 / configuration.rateHz)
-                    updated.nextSendNanos = now + interval
-                    if updated.pending.count > 64 { updated.pending.removeAll() }  // replies lost: bound the table
-                    s.peers[key] = updated
-                }
-                soonest = min(soonest, s.peers[key]!.nextSendNanos)
-            }
-            return out
-        }
-        for (key, id, endpoint) in due {
-            let t1 = HubInstant(nanos: HostClock.monotonicNanos())
-            let packet = SyncPacket(kind: .sync, key: key, exchangeID: id, timestampA: t1.nanos, sourceA: .user)
-            state.withLock { $0.peers[key]?.pending[id] = t1 }
-            do { try Socket.send(fd, packet.encoded(), to: endpoint) } catch {
-                logger.debug("sync send failed", metadata: ["errno": "\(error)"])
-            }
-        }
-        return Int32(max(1, min(100, (soonest - HostClock.monotonicNanos()) / 1_000_000)))
-    }
-
-    func handle(_ bytes: [UInt8], from endpoint: IPv4Endpoint, t4: HubInstant) {
-        guard let packet = try? SyncPacket.decode(bytes.span) else {
-            state.withLock { $0.ignoredCount += 1 }
-            return
-        }
-        let result: (String, SyncSample, ClockMapping)? = state.withLock { s in
-            guard var peer = s.peers[packet.key] else {
-                s.ignoredCount += 1
-                return nil
-            }
-            defer { s.peers[packet.key] = peer }
-            switch packet.kind {
-            case .register:
-                if peer.endpoint != endpoint { peer.endpoint = endpoint; peer.sentCount = 0; peer.nextSendNanos = 0 }
-                return nil
-            case .response:
-                guard let t1 = peer.pending.removeValue(forKey: packet.exchangeID) else { return nil }
-                let sample = SyncSample(
-                    t1: t1, t2: DeviceInstant(nanos: packet.timestampA), t3: DeviceInstant(nanos: packet.timestampB), t4: t4)
-                guard peer.estimator.add(sample) else { return nil }
-                peer.delayNanosMin = min(peer.delayNanosMin ?? .max, sample.delay.value)
-                peer.lastSample = sample
-                return (peer.deviceID, sample, peer.estimator.mapping)
-            case .sync, .followUp:
-                s.ignoredCount += 1
-                return nil
-            }
-        }
-        if let (deviceID, sample, mapping) = result { onSample(deviceID, sample, mapping) }
-    }
 }

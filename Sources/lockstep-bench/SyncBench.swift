@@ -60,6 +60,7 @@ struct SyncBench: AsyncParsableCommand {
         if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         var errors: [String: [Double]] = [:]
+        var sources: Set<String> = []
         let showProgress = isatty(2) == 1 && !json
         let end = HostClock.monotonicNanos() + Int64(duration.seconds * 1e9)
         while HostClock.monotonicNanos() < end {
@@ -68,6 +69,7 @@ struct SyncBench: AsyncParsableCommand {
             for device in answer["devices"].items where device["state"].text == "connected" {
                 guard let estimate = device["clock"]["offset_ns"].int64Value else { continue }
                 let id = device["device_id"].text
+                sources.insert(device["clock"]["timestamp_source"].text)
                 let truth = id == "timens"
                     ? Double(unshareSeconds) * 1e9
                     : Double(offsetNs) + Double(hubNow - anchor) * skewPpm * 1e-6
@@ -84,10 +86,10 @@ struct SyncBench: AsyncParsableCommand {
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
-        report(errors, truth: truthText)
+        report(errors, truth: truthText, source: sources.sorted().joined(separator: "+"))
     }
 
-    func report(_ errors: [String: [Double]], truth: String) {
+    func report(_ errors: [String: [Double]], truth: String, source: String) {
         let all = errors.values.flatMap { $0 }.sorted()
         guard !all.isEmpty else {
             FileHandle.standardError.write(Data("lockstep-bench sync: no estimates were collected\n".utf8))
@@ -103,13 +105,13 @@ struct SyncBench: AsyncParsableCommand {
         if json {
             print(JSONValue.object([
                 "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
-                "timestamp_source": .string("user"),
+                "timestamp_source": .string(source),
                 "link": .string(network.deviceNamespace == nil ? "loopback" : "veth between network namespaces, tbf 1gbit"),
                 "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
             ]).serialized)
             return
         }
-        print("sync error against truth (\(truth)), load \(load), \(all.count) estimates, user-space timestamps")
+        print("sync error against truth (\(truth)), load \(load), \(all.count) estimates, \(source) timestamps")
         print(String(format: "%-10@ %10@ %10@ %10@ %10@", "device", "median µs", "p95 µs", "p99 µs", "max µs"))
         for (id, value) in perDevice + [("all", stats(all))] {
             print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", id, value["median"].doubleValue ?? 0, value["p95"].doubleValue ?? 0,

@@ -30,9 +30,7 @@ import Wire
                     guard case .text(let text) = frame, let envelope = try? ControlEnvelope.decode(text) else { continue }
                     switch envelope.message {
                     case .welcome(let welcome):
-                        responder = try SyncResponder(hub: try IPv4Endpoint(host: "127.0.0.1", port: welcome.syncPort), key: welcome.syncKey) {
-                            HostClock.monotonicNanos()
-                        }
+                        responder = try SyncResponder(hub: try IPv4Endpoint(host: "127.0.0.1", port: welcome.syncPort), key: welcome.syncKey) { $0 }
                         responder?.start()
                         phase.withLock { $0 = "welcomed" }
                     case .start(let start):

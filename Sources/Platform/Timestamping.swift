@@ -1,0 +1,128 @@
+// Kernel socket timestamps (SO_TIMESTAMPING, software): receive stamps from the SCM_TIMESTAMPING
+// control message, transmit stamps from the socket's error queue, after linuxptp's sk.c and chrony's
+// ntp_io_linux.c. The kernel stamps in CLOCK_REALTIME; `KernelStamp.monotonicNanos` converts with the
+// REALTIME − MONOTONIC difference read at conversion time (both clocks run at the same rate; only a
+// wall-clock step changes the difference, and the conversion happens within milliseconds of the stamp).
+// Hardware stamps (SIOCSHWTSTAMP, ts[2]) need a PTP-capable NIC, which the build hosts lack.
+import CNetTimestamp
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A timestamp the kernel took, in CLOCK_REALTIME nanoseconds.
+public struct KernelStamp: Sendable, Equatable {
+    public var realtimeNanos: Int64
+
+    /// The same instant on this process's CLOCK_MONOTONIC (which a time namespace may shift).
+    public var monotonicNanos: Int64 { realtimeNanos - HostClock.realtimeMinusMonotonicNanos() }
+}
+
+public enum SocketTimestamping {
+    static let controlByteCount = 256
+
+    /// Asks for software RX and TX stamps, TX stamps keyed by a per-socket counter (OPT_ID) and
+    /// without the packet copy (OPT_TSONLY). Wraps setsockopt(SO_TIMESTAMPING).
+    public static func enableSoftware(_ fd: FileDescriptor) throws(Errno) {
+        let flags = Int32(SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE
+            | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY)
+        try Socket.setOption(fd, SOL_SOCKET, SO_TIMESTAMPING, flags)
+    }
+
+    /// Receives one datagram with its kernel receive stamp, if the kernel attached one (recvmsg).
+    public static func receive(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer
+    ) throws(Errno) -> (count: Int, peer: IPv4Endpoint, stamp: KernelStamp?) {
+        try unsafe withUnsafeTemporaryAllocation(byteCount: controlByteCount, alignment: 8) { control throws(Errno) in
+            var peer = sockaddr_in()
+            var vector = unsafe iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+            let count = try unsafe withUnsafeMutablePointer(to: &peer) { peerPointer throws(Errno) in
+                try unsafe withUnsafeMutablePointer(to: &vector) { vectorPointer throws(Errno) in
+                    var message = unsafe msghdr(
+                        msg_name: UnsafeMutableRawPointer(peerPointer), msg_namelen: socklen_t(MemoryLayout<sockaddr_in>.size),
+                        msg_iov: vectorPointer, msg_iovlen: 1, msg_control: control.baseAddress, msg_controllen: control.count, msg_flags: 0)
+                    let received = try valueOrErrno { unsafe recvmsg(fd.rawValue, &message, 0) }
+                    return (received, unsafe timestamp(in: &message))
+                }
+            }
+            return (count.0, IPv4Endpoint(peer), count.1)
+        }
+    }
+
+    /// Reads one transmit stamp from the error queue (MSG_ERRQUEUE), or nil when none is waiting.
+    /// - Returns: the OPT_ID key of the datagram (0, 1, 2, ... per socket) and its stamp.
+    public static func readTransmitStamp(_ fd: FileDescriptor) throws(Errno) -> (key: UInt32, stamp: KernelStamp)? {
+        try unsafe withUnsafeTemporaryAllocation(byteCount: controlByteCount, alignment: 8) { control throws(Errno) in
+            var message = unsafe msghdr(
+                msg_name: nil, msg_namelen: 0, msg_iov: nil, msg_iovlen: 0, msg_control: control.baseAddress,
+                msg_controllen: control.count, msg_flags: 0)
+            do throws(Errno) {
+                _ = try valueOrErrno { unsafe recvmsg(fd.rawValue, &message, Int32(MSG_ERRQUEUE | MSG_DONTWAIT)) }
+            } catch {
+                if error.isWouldBlock { return nil }
+                throw error
+            }
+            guard let stamp = unsafe timestamp(in: &message), let key = unsafe transmitKey(in: &message) else { return nil }
+            return (key, stamp)
+        }
+    }
+
+    /// The software stamp (ts[0]) of an SCM_TIMESTAMPING message, copied out after an exact length check.
+    static func timestamp(in message: inout msghdr) -> KernelStamp? {
+        var header = unsafe lockstep_cmsg_firsthdr(&message)
+        while let current = unsafe header {
+            if unsafe current.pointee.cmsg_level == SOL_SOCKET, unsafe current.pointee.cmsg_type == SO_TIMESTAMPING,
+                unsafe current.pointee.cmsg_len == lockstep_cmsg_len(MemoryLayout<scm_timestamping>.size) {
+                var stamps = scm_timestamping()
+                unsafe withUnsafeMutableBytes(of: &stamps) { target in
+                    unsafe target.copyMemory(from: UnsafeRawBufferPointer(start: lockstep_cmsg_data(current), count: target.count))
+                }
+                let software = stamps.ts.0
+                guard software.tv_sec != 0 || software.tv_nsec != 0 else { return nil }
+                return KernelStamp(realtimeNanos: Int64(software.tv_sec) * 1_000_000_000 + Int64(software.tv_nsec))
+            }
+            header = unsafe lockstep_cmsg_nxthdr(&message, current)
+        }
+        return nil
+    }
+
+    /// The OPT_ID key from the IP_RECVERR message that accompanies a transmit stamp.
+    static func transmitKey(in message: inout msghdr) -> UInt32? {
+        var header = unsafe lockstep_cmsg_firsthdr(&message)
+        while let current = unsafe header {
+            if unsafe current.pointee.cmsg_level == Int32(IPPROTO_IP), unsafe current.pointee.cmsg_type == IP_RECVERR,
+                // The kernel appends the offender's address after the error, so the length is at least, not exactly.
+                unsafe current.pointee.cmsg_len >= lockstep_cmsg_len(MemoryLayout<sock_extended_err>.size) {
+                var error = sock_extended_err()
+                unsafe withUnsafeMutableBytes(of: &error) { target in
+                    unsafe target.copyMemory(from: UnsafeRawBufferPointer(start: lockstep_cmsg_data(current), count: target.count))
+                }
+                guard error.ee_errno == UInt32(ENOMSG), error.ee_origin == UInt8(SO_EE_ORIGIN_TIMESTAMPING) else { return nil }
+                return error.ee_data
+            }
+            header = unsafe lockstep_cmsg_nxthdr(&message, current)
+        }
+        return nil
+    }
+}
+
+extension HostClock {
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC, read with the realtime read bracketed by two monotonic reads.
+    public static func realtimeMinusMonotonicNanos() -> Int64 {
+        let before = monotonicNanos()
+        let realtime = realtimeNanos()
+        let after = monotonicNanos()
+        return realtime - (before + (after - before) / 2)
+    }
+}
+
+extension Socket {
+    /// Waits until `fd` is readable or has an error-queue entry (POLLERR), or `timeoutMillis` passes.
+    public static func waitEvents(_ fd: FileDescriptor, timeoutMillis: Int32) throws(Errno) -> (readable: Bool, errorQueue: Bool) {
+        var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN | POLLERR), revents: 0)
+        let ready = try valueOrErrno { poll(&entry, 1, timeoutMillis) }
+        guard ready > 0 else { return (false, false) }
+        return (entry.revents & Int16(POLLIN) != 0, entry.revents & Int16(POLLERR) != 0)
+    }
+}
