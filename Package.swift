@@ -107,6 +107,9 @@ let package = Package(
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(
+            name: "TimeSyncTests",
+            dependencies: ["TimeSync", "Platform", "Wire", "Timing", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire"]),
         .testTarget(name: "TidyTests"),
     ]

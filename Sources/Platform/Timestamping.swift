@@ -22,9 +22,25 @@ public struct KernelStamp: Sendable, Equatable {
 public enum SocketTimestamping {
     static let controlByteCount = 256
 
+    /// A socket with RX timestamping on for the life of the process. The kernel turns receive
+    /// timestamping on and off globally (a static key, switched asynchronously) as timestamping sockets
+    /// come and go; keeping one open stops packets from arriving unstamped after another socket closes
+    /// (chrony keeps a dummy socket for the same race). nil if it could not be set up.
+    static let keeper: Int32? = {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var flags = Int32(SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
+        guard setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }()
+
     /// Asks for software RX and TX stamps, TX stamps keyed by a per-socket counter (OPT_ID) and
     /// without the packet copy (OPT_TSONLY). Wraps setsockopt(SO_TIMESTAMPING).
     public static func enableSoftware(_ fd: FileDescriptor) throws(Errno) {
+        _ = keeper
         let flags = Int32(SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE
             | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY)
         try Socket.setOption(fd, SOL_SOCKET, SO_TIMESTAMPING, flags)

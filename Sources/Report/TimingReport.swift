@@ -54,7 +54,11 @@ public enum TimingReport {
         var members: [String: JSONValue] = [
             "device_id": .string(device.deviceID), "timestamp_source": .string(device.timestampSource),
             "samples": .int(Int64(device.samples.count)), "samples_used": .int(Int64(estimator.acceptedCount)),
-            "samples_rejected": .int(Int64(estimator.rejectedCount)),
+            "samples_rejected": .int(Int64(estimator.rejectedCount)), "outliers": .int(Int64(estimator.outlierCount)),
+            "steps": .array(estimator.steps.map {
+                .object(["hub_ns": .int($0.at.nanos), "offset_change_ns": .int(Int64($0.offsetChangeNanos.rounded()))])
+            }),
+            "path_changes": .int(Int64(estimator.pathChangeCount)),
         ]
         guard estimator.hasEstimate else {
             members["note"] = .string("no valid sync samples: this device's timing is unknown")

@@ -9,6 +9,15 @@
 //  4. Fit offset = a + b·(t − t̄) by least squares over the selected samples when they span at least
 //     `skewSpanNanosMin`; otherwise b = 0 and a is their mean offset.
 //  5. Uncertainty = minimum delay / 2 (the largest error path asymmetry can cause) + the RMS residual.
+//  6. Outliers and steps: once established, a sample whose offset misses the prediction by more than
+//     its own delay/2 plus max(10 × uncertainty, `outlierNanosMin`) is held as a suspect, not used.
+//     An isolated suspect is dropped (replays, absurd stamps). `stepConfirmCount` consecutive suspects
+//     that agree with each other are a clock step: the window restarts from them and the step is
+//     recorded (chrony and ptp4l likewise treat a persistent large offset as a step, not noise).
+//  7. Path changes: when the most recent `pathChangeCount` samples all have a delay over twice the
+//     window's minimum plus `pathChangeSlackNanos` (a new, longer route, e.g. a Wi-Fi roam adding
+//     tens of ms), the older samples are dropped so the fit follows the new path instead of waiting
+//     for them to slide out. The bar is high on purpose: a queue that fills for a moment is not a path.
 // Pure arithmetic: time is passed in through the samples; no clock is read here.
 
 /// Tracks the mapping between one device clock and the hub timeline.
@@ -16,18 +25,36 @@ public struct OffsetEstimator: Sendable {
     public let windowCount: Int
     public let delaySlackNanos: Double
     public let skewSpanNanosMin: Int64
+    public let outlierNanosMin: Double
+    public let stepConfirmCount: Int
+    public let pathChangeSampleCount: Int
+    public let pathChangeSlackNanos: Double
 
     private var ring: [SyncSample] = []
     private var nextSlot = 0
+    private var suspects: [SyncSample] = []
     public private(set) var acceptedCount = 0
     public private(set) var rejectedCount = 0
+    /// Samples held back because they disagreed with the estimate (a subset of `rejectedCount`).
+    public private(set) var outlierCount = 0
+    public private(set) var steps: [ClockStep] = []
+    public private(set) var pathChangeCount = 0
     public private(set) var mapping: ClockMapping = .unknown
 
-    public init(windowCount: Int = 64, delaySlackNanos: Double = 20_000, skewSpanNanosMin: Int64 = 2_000_000_000) {
+    public init(
+        windowCount: Int = 64, delaySlackNanos: Double = 20_000, skewSpanNanosMin: Int64 = 2_000_000_000,
+        outlierNanosMin: Double = 50_000, stepConfirmCount: Int = 5, pathChangeSampleCount: Int = 16,
+        pathChangeSlackNanos: Double = 1_000_000
+    ) {
         precondition(windowCount >= 1, "the window holds at least one sample")
+        precondition(stepConfirmCount >= 2, "a step needs at least two agreeing samples")
         self.windowCount = windowCount
         self.delaySlackNanos = delaySlackNanos
         self.skewSpanNanosMin = skewSpanNanosMin
+        self.outlierNanosMin = outlierNanosMin
+        self.stepConfirmCount = stepConfirmCount
+        self.pathChangeSampleCount = pathChangeSampleCount
+        self.pathChangeSlackNanos = pathChangeSlackNanos
         ring.reserveCapacity(windowCount)
     }
 
@@ -39,18 +66,67 @@ public struct OffsetEstimator: Sendable {
     /// Whether at least one sample has been accepted.
     public var hasEstimate: Bool { acceptedCount > 0 }
 
-    /// Adds one sample and refits. Returns false (and counts it) when the sample is inconsistent.
+    /// Adds one sample and refits. Returns false (and counts it) when the sample is inconsistent or an
+    /// outlier; a run of agreeing outliers is accepted as a clock step.
     @discardableResult
     public mutating func add(_ sample: SyncSample) -> Bool {
         guard sample.isConsistent else {
             rejectedCount += 1
             return false
         }
+        if acceptedCount >= 8, mapping.uncertaintyNanos.isFinite {
+            let residual = sample.offsetNanos - mapping.offsetNanos(at: sample.midpoint)
+            if abs(residual) > Double(sample.delay.value) / 2 + max(10 * mapping.uncertaintyNanos, outlierNanosMin) {
+                return holdSuspect(sample, residual: residual)
+            }
+        }
+        suspects.removeAll(keepingCapacity: true)
+        insert(sample)
+        detectPathChange()
+        mapping = OffsetEstimator.fit(selected(), skewSpanNanosMin: skewSpanNanosMin)
+        return true
+    }
+
+    /// Keeps a disagreeing sample aside; returns true when it completes a confirmed step.
+    private mutating func holdSuspect(_ sample: SyncSample, residual: Double) -> Bool {
+        suspects.append(sample)
+        if suspects.count > stepConfirmCount { suspects.removeFirst() }
+        let offsets = suspects.map(\.offsetNanos)
+        let delayMax = Double(suspects.map(\.delay.value).max()!)
+        guard suspects.count == stepConfirmCount, offsets.max()! - offsets.min()! <= delayMax + outlierNanosMin else {
+            outlierCount += 1
+            rejectedCount += 1
+            return false
+        }
+        steps.append(ClockStep(at: sample.midpoint, offsetChangeNanos: residual))
+        ring.removeAll(keepingCapacity: true)
+        nextSlot = 0
+        for suspect in suspects { insert(suspect) }
+        rejectedCount -= suspects.count - 1  // the earlier suspects were counted as rejected; insert counted them in
+
+        outlierCount -= suspects.count - 1
+        suspects.removeAll(keepingCapacity: true)
+        mapping = OffsetEstimator.fit(selected(), skewSpanNanosMin: skewSpanNanosMin)
+        return true
+    }
+
+    private mutating func insert(_ sample: SyncSample) {
         if ring.count < windowCount { ring.append(sample) } else { ring[nextSlot] = sample }
         nextSlot = (nextSlot + 1) % windowCount
         acceptedCount += 1
-        mapping = OffsetEstimator.fit(selected(), skewSpanNanosMin: skewSpanNanosMin)
-        return true
+    }
+
+    /// Drops the older samples when the latest ones all travelled a clearly longer path.
+    private mutating func detectPathChange() {
+        guard ring.count > pathChangeSampleCount else { return }
+        let ordered = window
+        let recent = ordered.suffix(pathChangeSampleCount)
+        let older = ordered.dropLast(pathChangeSampleCount)
+        let olderMin = Double(older.map(\.delay.value).min()!)
+        guard recent.allSatisfy({ Double($0.delay.value) > 2 * olderMin + pathChangeSlackNanos }) else { return }
+        pathChangeCount += 1
+        ring = Array(recent)
+        nextSlot = ring.count % windowCount
     }
 
     /// The window's low-delay samples, those the fit uses.
@@ -89,4 +165,10 @@ public struct OffsetEstimator: Sendable {
         let rms = (squares / count).squareRoot()
         return ClockMapping(reference: reference, offsetNanos: intercept, skew: slope, uncertaintyNanos: delayMin / 2 + rms)
     }
+}
+
+/// A clock step the estimator detected: the device offset changed by `offsetChangeNanos` near `at`.
+public struct ClockStep: Sendable, Equatable {
+    public var at: HubInstant
+    public var offsetChangeNanos: Double
 }

@@ -1,0 +1,64 @@
+// Outliers, clock steps and path changes against a synthetic truth.
+import Testing
+@testable import Timing
+
+@Suite struct StepAndOutlierTests {
+    /// Exchanges every 125 ms with symmetric 40 µs delays plus ±1 µs noise from `seed`.
+    func feed(_ estimator: inout OffsetEstimator, _ clock: TrueClock, from start: Int, count: Int, seed: UInt64,
+              up: Int64 = 40_000, down: Int64 = 40_000) -> [SyncSample] {
+        var random = SplitMix(state: seed)
+        var samples: [SyncSample] = []
+        for index in start..<(start + count) {
+            let t1 = 1_000_000_000 + Int64(index) * 125_000_000
+            let sample = exchange(clock, t1: t1, up: up + Int64(random.unit() * 1000), down: down + Int64(random.unit() * 1000))
+            estimator.add(sample)
+            samples.append(sample)
+        }
+        return samples
+    }
+
+    @Test func isolatedAbsurdSamplesAreIgnored() {
+        let clock = TrueClock(offsetNanos: 3_200_000_000, skewPPM: 40)
+        var estimator = OffsetEstimator()
+        _ = feed(&estimator, clock, from: 0, count: 100, seed: 1)
+        let before = estimator.mapping
+        // A consistent-looking sample ten days off, and a replay of a sample from long ago.
+        let absurd = exchange(TrueClock(offsetNanos: 864_000_000_000_000, skewPPM: 0), t1: 1_000_000_000 + 100 * 125_000_000, up: 40_000,
+                              down: 40_000)
+        let absurdAccepted = estimator.add(absurd)
+        #expect(!absurdAccepted)
+        _ = feed(&estimator, clock, from: 101, count: 1, seed: 2)
+        let replay = exchange(TrueClock(offsetNanos: clock.offsetNanos, skewPPM: 0), t1: 1_000_000_000 + 102 * 125_000_000, up: 40_000,
+                              down: 40_000)  // stamps of an old clock state: off by 40 ppm × 12.75 s ≈ 510 µs
+        let replayAccepted = estimator.add(replay)
+        #expect(!replayAccepted)
+        #expect(estimator.outlierCount == 2)
+        #expect(estimator.steps.isEmpty)
+        let hub = HubInstant(nanos: 1_000_000_000 + 102 * 125_000_000)
+        #expect(abs(estimator.mapping.offsetNanos(at: hub) - clock.offset(atHub: hub.nanos)) < 5_000)
+        #expect(abs(estimator.mapping.skewPPM - before.skewPPM) < 1)
+    }
+
+    @Test func aPersistentJumpIsAStep() {
+        var estimator = OffsetEstimator()
+        _ = feed(&estimator, TrueClock(offsetNanos: 1_000_000, skewPPM: 0), from: 0, count: 100, seed: 3)
+        let stepped = TrueClock(offsetNanos: 6_000_000, skewPPM: 0)  // the device clock jumped by +5 ms
+        _ = feed(&estimator, stepped, from: 100, count: 40, seed: 4)
+        #expect(estimator.steps.count == 1)
+        #expect(abs((estimator.steps.first?.offsetChangeNanos ?? 0) - 5_000_000) < 10_000)
+        let hub = HubInstant(nanos: 1_000_000_000 + 139 * 125_000_000)
+        #expect(abs(estimator.mapping.offsetNanos(at: hub) - 6_000_000) < 5_000, "tracks the new offset")
+    }
+
+    @Test func aLongerPathIsFollowed() {
+        var estimator = OffsetEstimator()
+        let clock = TrueClock(offsetNanos: -700_000, skewPPM: 10)
+        _ = feed(&estimator, clock, from: 0, count: 80, seed: 5)
+        // Roaming: the route now takes 5 ms each way.
+        _ = feed(&estimator, clock, from: 80, count: 24, seed: 6, up: 5_000_000, down: 5_000_000)
+        #expect(estimator.pathChangeCount == 1)
+        #expect(estimator.window.allSatisfy { $0.delay.value > 9_000_000 }, "old-path samples were dropped")
+        let hub = HubInstant(nanos: 1_000_000_000 + 103 * 125_000_000)
+        #expect(abs(estimator.mapping.offsetNanos(at: hub) - clock.offset(atHub: hub.nanos)) < 20_000)
+    }
+}
