@@ -40,6 +40,7 @@ extension Hub {
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 250_000_000)
                     checkLiveness()
+                    checkWallClock()
                 }
             }
             try await group.next()

@@ -129,6 +129,21 @@ extension Hub {
         state.withLock { $0.session }?.journal.record("left", ["device_id": .string(deviceID)])
     }
 
+    /// Detects steps of the hub's wall clock: the hub timeline (CLOCK_MONOTONIC) never jumps, but the
+    /// wall-clock labels of the session (realtime anchor, journal) do. A change of REALTIME − MONOTONIC
+    /// by more than 1 ms between two checks is journalled with its size, so labels can be corrected.
+    func checkWallClock() {
+        let difference = HostClock.realtimeMinusMonotonicNanos()
+        let previous = wallClockDifference.withLock { value in
+            defer { value = difference }
+            return value
+        }
+        guard let previous, abs(difference - previous) > 1_000_000 else { return }
+        let step = difference - previous
+        logger.warning("wall clock stepped by \(step) ns; the hub timeline is unaffected")
+        state.withLock { $0.session }?.journal.record("wall_clock_step", ["step_ns": .int(step)])
+    }
+
     /// Marks devices silent for longer than `lost_after_ms` as lost (called periodically).
     func checkLiveness() {
         let now = HostClock.monotonicNanos()

@@ -40,6 +40,8 @@ public final class Hub: Sendable {
     let state = Mutex(State())
     let services = Mutex<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
     let keySource = Mutex(SystemRandomNumberGenerator())
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC at the last check, to detect wall-clock steps.
+    let wallClockDifference = Mutex<Int64?>(nil)
     /// Receive-to-durable latency of every frame of the current (or last) session, in microseconds.
     let ingestLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 

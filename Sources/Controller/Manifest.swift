@@ -44,11 +44,20 @@ enum Manifest {
                     "clock": .object(["domain": .string(device.hello.clock.domain), "resolution_ns": .int(device.hello.clock.resolutionNanos)]),
                     "start_device_ns": .int(device.start.startDeviceNanos),
                     "started_device_ns": device.startedDeviceNanos.map(JSONValue.int) ?? .null,
+                    "started_hub_ns": device.startedDeviceNanos.map {
+                        JSONValue.int(device.mappingAtStart.hubInstant(at: DeviceInstant(nanos: $0)).nanos)
+                    } ?? .null,
                     "mapping_at_start": mappingJSON(device.mappingAtStart), "mapping_at_stop": mappingJSON(device.mappingAtStop),
                     "clock_samples": .string("clock/\(id).csv"), "streams": .array(streams),
                 ])
             }
+            // The actual start of each device on the hub timeline, and their spread.
+            let startedHub: [Int64] = s.devices.values.compactMap { device in
+                guard let started = device.startedDeviceNanos, device.mappingAtStart.uncertaintyNanos.isFinite else { return nil }
+                return device.mappingAtStart.hubInstant(at: DeviceInstant(nanos: started)).nanos
+            }
             return .object([
+                "start_spread_ns": startedHub.count >= 2 ? .int(startedHub.max()! - startedHub.min()!) : .null,
                 "format": .string("lockstep-session"), "format_version": .int(formatVersion), "session_id": .string(session.id),
                 "name": .string(session.name), "status": .string(s.status), "hub_id": .string(hubID),
                 "software_version": .string(softwareVersion), "hub_timeline": .string("CLOCK_MONOTONIC of the hub, nanoseconds"),

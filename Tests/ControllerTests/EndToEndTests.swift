@@ -39,6 +39,10 @@ import Wire
         #expect(devices.count == 8)
         #expect(totals["frames"] == .int(stopped.frameCount))
         #expect(top["status"] == .string("complete"))
+        // Every device reported its actual start; their spread on the hub timeline is recorded and small.
+        let spread = try #require(top["start_spread_ns"].flatMap { if case .int(let v) = $0 { v } else { nil } })
+        print("start spread across 8 devices: \(spread) ns")
+        #expect(spread >= 0 && spread < 500_000_000, "devices started within half a second of each other even in a debug build")
         // The report exists and knows every device's clock.
         let report = try JSONValue.parse(Array(try #require(FileManager.default.contents(atPath: stopped.folder + "/report.json"))))
         guard case .object(let reportTop) = report, case .array(let reportDevices)? = reportTop["devices"] else {
