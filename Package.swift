@@ -66,6 +66,7 @@ let package = Package(
             dependencies: [
                 "Wire", "Timing", "Platform", "Ingest", "TimeSync", "Report",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Yams", package: "Yams"),

@@ -4,6 +4,7 @@ import Foundation
 import Ingest
 import Platform
 import Report
+import SystemPackage
 import TimeSync
 import Timing
 import Wire
@@ -35,11 +36,13 @@ extension Hub {
         let slug = String(name.unicodeScalars.prefix(40).map { $0.isASCII && Identifier.isAllowed(UInt8($0.value)) ? Character($0) : "_" })
         let id = Self.timestampID(HostClock.realtimeNanos()) + (slug.isEmpty ? "" : "-" + slug)
         let connected: [DeviceEntry] = try state.withLock { s in
-            guard s.session == nil, !s.stopping else {
+            guard s.session == nil, !s.stopping, !s.starting else {
                 throw HubError(kind: .conflict, code: .sessionActive, description: "a session is already recording; stop it first")
             }
+            s.starting = true
             return s.devices.values.filter { $0.state == "connected" }.sorted { $0.hello.deviceID < $1.hello.deviceID }
         }
+        defer { state.withLock { $0.starting = false } }
         guard !connected.isEmpty else {
             throw HubError(kind: .conflict, code: .noSession, description: "no device is connected; start lockstep-device or plug devices in first")
         }
@@ -52,7 +55,7 @@ extension Hub {
         let session: SessionRecorder
         do {
             session = try SessionRecorder(
-                id: uniqueSessionID(id), name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos)
+                id: try reserveSessionFolder(id), name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos)
         } catch {
             throw HubError(kind: .internalFailure, code: .storageError, description: "cannot create the session folder: \(error)")
         }
@@ -114,7 +117,9 @@ extension Hub {
         session.state.withLock { $0.stopHubNanos = stopHub.nanos }
         let participants = session.state.withLock { Array($0.devices.values) }
         for device in participants {
-            let mapping = syncService.status(key: device.syncKey)?.mapping ?? device.mappingAtStart
+            // The device may have reconnected since the start: its current key has the live estimate.
+            let key = state.withLock { $0.devices[device.hello.deviceID]?.syncKey } ?? device.syncKey
+            let mapping = syncService.status(key: key)?.mapping ?? device.mappingAtStart
             session.state.withLock { $0.devices[device.hello.deviceID]?.mappingAtStop = mapping }
             send(.stop(Stop(sessionID: session.id, stopHubNanos: stopHub.nanos, stopDeviceNanos: mapping.deviceInstant(at: stopHub).nanos)),
                  to: device.hello.deviceID)
@@ -146,12 +151,15 @@ extension Hub {
 
     /// Closes connections and files, acknowledges the final durable bounds, writes manifest and report.
     func finalize(_ session: SessionRecorder) async {
+        let writers = session.allWriters
+        for writer in writers { writer.beginClosing() }  // no connection may claim a writer from here on
         dataServer.closeConnections(sessionID: session.id)
-        for writer in session.allWriters {
+        for writer in writers {
             flusher.unregister(writer)
             do {
                 if let outcome = try writer.close() { durable(writer, outcome) } else { acknowledge(writer, durableNext: writer.durableNextSequence) }
             } catch { session.problem("closing \(writer.path) failed: \(error)") }
+            if let failure = writer.failure { session.problem(failure) }
         }
         let devices = session.state.withLock { Array($0.devices.values) }
         for device in devices {
@@ -191,16 +199,21 @@ extension Hub {
         }
     }
 
-    /// `id`, or `id-2`, `id-3`, ... when a folder of that name exists: a session never reuses a folder.
-    func uniqueSessionID(_ id: String) -> String {
+    /// Creates the session folder with an exclusive mkdir: `id`, or `id-2`, `id-3`, ... when a folder of
+    /// that name exists. A session never reuses a folder. Returns the id it got.
+    func reserveSessionFolder(_ id: String) throws(Errno) -> String {
         let root = configuration.dataDirectory + "/sessions/"
         var candidate = id
         var suffix = 2
-        while FileIO.exists(root + candidate) {
-            candidate = "\(id)-\(suffix)"
-            suffix += 1
+        while true {
+            do throws(Errno) {
+                try FileIO.makeDirectoryExclusive(root + candidate)
+                return candidate
+            } catch where error == .fileExists {
+                candidate = "\(id)-\(suffix)"
+                suffix += 1
+            }
         }
-        return candidate
     }
 
     /// "20261129T034512Z" for a wall-clock instant (UTC).

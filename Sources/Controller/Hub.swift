@@ -6,6 +6,7 @@ import Ingest
 import Logging
 import Platform
 import Synchronization
+import SystemPackage
 import TimeSync
 import Timing
 import Wire
@@ -33,6 +34,7 @@ public final class Hub: Sendable {
         var devices: [String: DeviceEntry] = [:]
         var session: SessionRecorder?
         var stopping = false
+        var starting = false
         var nextConnectionID = 0
         var lastSession: String?
     }
@@ -40,6 +42,8 @@ public final class Hub: Sendable {
     let state = Mutex(State())
     let services = Mutex<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
     let keySource = Mutex(SystemRandomNumberGenerator())
+    /// The exclusive lock on the data folder, held for the life of the hub.
+    let dataLock = Mutex<FileDescriptor?>(nil)
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the last check, to detect wall-clock steps.
     let wallClockDifference = Mutex<Int64?>(nil)
     /// Receive-to-durable latency of every frame of the current (or last) session, in microseconds.
@@ -62,6 +66,10 @@ public final class Hub: Sendable {
     /// - Throws: `StartupError` naming the port and the likely cause.
     public func startServices() throws {
         try FileIO.makeDirectories(configuration.dataDirectory + "/sessions")
+        // One hub per data folder: recovery must never cut the files of a session another hub writes.
+        do { try dataLock.withLock { $0 = try FileIO.lockExclusive(configuration.dataDirectory + "/lockstepd.lock") } } catch {
+            throw StartupError("\(configuration.dataDirectory) is in use by another lockstepd (lockstepd.lock: \(error))")
+        }
         for id in SessionRecovery.recoverAll(dataDirectory: configuration.dataDirectory, logger: logger) {
             logger.warning("session \(id) was interrupted and has been recovered up to its last valid frame")
         }
@@ -79,7 +87,9 @@ public final class Hub: Sendable {
             sync = try SyncService(
                 configuration: SyncConfiguration(
                     endpoint: try IPv4Endpoint(host: host, port: configuration.syncPort), rateHz: configuration.syncRateHz),
-                logger: logger) { [weak self] deviceID, sample, _, source in self?.recordSample(deviceID: deviceID, sample, source: source) }
+                logger: logger) { [weak self] deviceID, sample, _, source, accepted in
+                    self?.recordSample(deviceID: deviceID, sample, source: source, accepted: accepted)
+                }
         } catch { throw StartupError("sync port \(host):\(configuration.syncPort): \(error) (is another lockstepd running?)") }
         let flusher = DurabilityFlusher(
             intervalMillis: configuration.durabilityIntervalMillis, logger: logger,
@@ -103,10 +113,10 @@ public final class Hub: Sendable {
 
     func newSyncKey() -> UInt64 { keySource.withLock { $0.next() } }
 
-    func recordSample(deviceID: String, _ sample: SyncSample, source: String) {
+    func recordSample(deviceID: String, _ sample: SyncSample, source: String, accepted: Bool) {
         let session = state.withLock { $0.session }
         guard let session, session.isParticipant(deviceID) else { return }
-        session.recordSample(deviceID: deviceID, sample, source: source)
+        session.recordSample(deviceID: deviceID, sample, source: source, accepted: accepted)
     }
 
     /// Sends a control message to a device if it is connected (fire and forget).
@@ -142,7 +152,7 @@ public struct StartupError: Error, CustomStringConvertible {
 }
 
 extension Hub: DataChannelDelegate {
-    public func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint) -> Result<StreamWriter, WireError> {
+    public func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint, socket: FileDescriptor) -> Result<StreamWriter, WireError> {
         let (entry, session) = state.withLock { ($0.devices[handshake.deviceID], $0.session) }
         guard let entry, configuration.accepts(deviceID: handshake.deviceID, token: handshake.token),
             constantTimeEquals(entry.hello.token, handshake.token)
@@ -153,8 +163,16 @@ extension Hub: DataChannelDelegate {
         guard let writer = session.writer(deviceID: handshake.deviceID, streamID: handshake.streamID) else {
             return .failure(WireError(.unknownStream, "stream \(handshake.streamID) is not part of this session"))
         }
-        guard writer.claim() else { return .failure(WireError(.streamBusy, "stream \(handshake.streamID) already has a data connection")) }
-        return .success(writer)
+        if writer.claim(socket: socket) { return .success(writer) }
+        // The device reconnected while its old connection still hangs (a roam, a half-open socket):
+        // end the old one and take over. Resuming is safe: the reply says which sequence comes next.
+        writer.preemptHolder()
+        for _ in 0..<400 {
+            HostClock.sleep(nanos: 5_000_000)
+            if writer.claim(socket: socket) { return .success(writer) }
+        }
+        if let failure = writer.failure { return .failure(WireError(.storageError, failure)) }
+        return .failure(WireError(.streamBusy, "stream \(handshake.streamID) still has a data connection, or the session is closing"))
     }
 
     public func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError) {

@@ -73,7 +73,7 @@ final class SessionRecorder: Sendable {
                 header: StreamFileFormat.fileHeader(description: description))
         }
         let clockFile = try FileIO.openAppend("\(folder)/clock/\(hello.deviceID).csv")
-        try FileIO.writeAll(clockFile, Array("t1_hub_ns,t2_device_ns,t3_device_ns,t4_hub_ns,delay_ns,offset_ns,source\n".utf8))
+        try FileIO.writeAll(clockFile, Array("t1_hub_ns,t2_device_ns,t3_device_ns,t4_hub_ns,delay_ns,offset_ns,source,accepted\n".utf8))
         state.withLock { s in
             s.devices[hello.deviceID] = SessionDevice(
                 hello: hello, syncKey: syncKey, start: start, writers: writers, mappingAtStart: mapping)
@@ -88,10 +88,10 @@ final class SessionRecorder: Sendable {
 
     func isParticipant(_ deviceID: String) -> Bool { state.withLock { $0.devices[deviceID] != nil } }
 
-    /// Appends one sync sample to the device's clock file.
-    func recordSample(deviceID: String, _ sample: SyncSample, source: String) {
+    /// Appends one sync sample (accepted by the live estimator or not) to the device's clock file.
+    func recordSample(deviceID: String, _ sample: SyncSample, source: String, accepted: Bool) {
         let line = "\(sample.t1.nanos),\(sample.t2.nanos),\(sample.t3.nanos),\(sample.t4.nanos),\(sample.delay.value),"
-            + "\(Int64(sample.offsetNanos.rounded())),\(source)\n"
+            + "\(Int64(sample.offsetNanos.rounded())),\(source),\(accepted ? 1 : 0)\n"
         state.withLock { s in
             guard let fd = s.clockFiles[deviceID] else { return }
             try? FileIO.writeAll(fd, Array(line.utf8))

@@ -39,15 +39,16 @@ final class DataConnection: @unchecked Sendable {
             refuse(error)
             return
         }
+        // Registered before authorizing, so a session that is closing finds and ends this connection.
+        onAuthorized(handshake.sessionID)
         let writer: StreamWriter
-        switch delegate.authorize(handshake, peer: peer) {
+        switch delegate.authorize(handshake, peer: peer, socket: fd) {
         case .success(let claimed): writer = claimed
         case .failure(let error):
             refuse(error)
             return
         }
         defer { writer.release() }
-        onAuthorized(handshake.sessionID)
         do {
             try Socket.sendAll(fd, DataHandshakeReply(error: nil, nextSequence: writer.nextSequence).encoded())
             try Socket.setReceiveTimeout(fd, millis: 0)
@@ -73,17 +74,35 @@ final class DataConnection: @unchecked Sendable {
         try? Socket.sendAll(fd, DataHandshakeReply(error: wire.code, nextSequence: 0).encoded())
     }
 
+    /// Reads the handshake within one deadline for the whole of it (a client trickling a byte at a
+    /// time cannot hold a connection slot longer than `handshakeTimeoutMillis`).
     func readHandshake() throws -> DataHandshake? {
-        try Socket.setReceiveTimeout(fd, millis: configuration.handshakeTimeoutMillis)
+        let deadline = HostClock.monotonicNanos() + configuration.handshakeTimeoutMillis * 1_000_000
         var fixed = [UInt8](repeating: 0, count: DataHandshake.fixedByteCount)
-        let complete = try unsafe fixed.withUnsafeMutableBytes { raw in try unsafe Socket.receiveExactly(fd, into: raw) }
-        guard complete else { return nil }
+        guard try receive(into: &fixed, deadline: deadline) else { return nil }
         let total = try DataHandshake.totalByteCount(fixedPart: fixed.span)
         var rest = [UInt8](repeating: 0, count: total - fixed.count)
-        guard try unsafe rest.withUnsafeMutableBytes({ raw in try unsafe Socket.receiveExactly(fd, into: raw) }) else {
-            throw WireError(.badFrame, "connection closed inside the handshake")
-        }
+        guard try receive(into: &rest, deadline: deadline) else { throw WireError(.badFrame, "connection closed inside the handshake") }
         return try DataHandshake.decode((fixed + rest).span)
+    }
+
+    /// Fills `bytes` before `deadline`; false on a clean end of stream before the first byte.
+    func receive(into bytes: inout [UInt8], deadline: Int64) throws -> Bool {
+        var filled = 0
+        while filled < bytes.count {
+            let remainingMillis = (deadline - HostClock.monotonicNanos()) / 1_000_000
+            guard remainingMillis > 0 else { throw Errno.resourceTemporarilyUnavailable }
+            try Socket.setReceiveTimeout(fd, millis: remainingMillis)
+            let count = try bytes.withUnsafeMutableBytes { raw in
+                try Socket.receive(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+            }
+            if count == 0 {
+                if filled == 0 { return false }
+                throw WireError(.badFrame, "connection closed inside the handshake")
+            }
+            filled += count
+        }
+        return true
     }
 
     func receiveFrames(into writer: StreamWriter) throws {
@@ -101,7 +120,7 @@ final class DataConnection: @unchecked Sendable {
             }
             let payloadCount = Int(header.payloadByteCount)
             let total = gap + FrameHeader.byteCount + payloadCount
-            buffer.reserve(total)
+            buffer.reserve(total, limit: StreamFileFormat.recordHeaderByteCount + FrameHeader.byteCount + configuration.frameBytesMax)
             guard try buffer.receive(from: fd, at: gap + FrameHeader.byteCount, count: payloadCount) else {
                 throw WireError(.badFrame, "connection closed inside a frame")
             }
@@ -129,9 +148,11 @@ struct ConnectionBuffer {
         storage = unsafe UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 64)
     }
 
-    mutating func reserve(_ byteCount: Int) {
+    /// Grows to hold `byteCount` bytes (doubling, but never past `limit`).
+    mutating func reserve(_ byteCount: Int, limit: Int) {
         guard byteCount > storage.count else { return }
-        let bigger = unsafe UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, storage.count * 2), alignment: 64)
+        let size = min(max(byteCount, storage.count * 2), max(limit, byteCount))
+        let bigger = unsafe UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         unsafe bigger.copyMemory(from: UnsafeRawBufferPointer(storage))
         unsafe storage.deallocate()
         unsafe storage = bigger

@@ -9,8 +9,9 @@ import Wire
 
 /// What the data plane asks of the controller. Called on data-plane threads.
 public protocol DataChannelDelegate: AnyObject, Sendable {
-    /// Checks a handshake and returns the claimed writer for its stream, or the refusal.
-    func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint) -> Result<StreamWriter, WireError>
+    /// Checks a handshake and returns the writer for its stream, claimed for the connection on
+    /// `socket`, or the refusal.
+    func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint, socket: FileDescriptor) -> Result<StreamWriter, WireError>
     /// A data connection failed with a protocol or storage error (the device is told on its control channel).
     func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError)
 }
@@ -40,6 +41,8 @@ public final class DataServer: Sendable {
 
     struct Live {
         var connections: [Int: (fd: FileDescriptor, thread: PlatformThread?, sessionID: String?)] = [:]
+        /// Threads whose connection ended, joined by the accept loop (each exactly once).
+        var finished: [PlatformThread] = []
         var nextID = 0
         var stopping = false
     }
@@ -76,6 +79,7 @@ public final class DataServer: Sendable {
     }
 
     func admit(_ fd: FileDescriptor, peer: IPv4Endpoint) {
+        reapFinished()
         let id: Int? = live.withLock { state in
             guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
             state.nextID += 1
@@ -93,35 +97,57 @@ public final class DataServer: Sendable {
         }
         let thread = PlatformThread.spawn(name: "ls-data-\(id)") { [self] in
             connection.run()
-            let entry = live.withLock { $0.connections.removeValue(forKey: id) }
-            try? entry?.fd.close()
+            let ended = live.withLock { state -> (FileDescriptor, PlatformThread?)? in
+                guard let entry = state.connections.removeValue(forKey: id) else { return nil }
+                if let thread = entry.thread { state.finished.append(thread) }
+                return (entry.fd, entry.thread)
+            }
+            try? ended?.0.close()
         }
-        live.withLock { $0.connections[id]?.thread = thread }
+        live.withLock { state in
+            // The connection may already have ended; then its thread goes straight to the reaper.
+            if state.connections[id] != nil { state.connections[id]?.thread = thread } else { state.finished.append(thread) }
+        }
     }
 
-    /// Ends every data connection of `sessionID` and waits for their threads, so its writers can close.
-    public func closeConnections(sessionID: String) {
-        let threads: [PlatformThread] = live.withLock { state in
-            state.connections.values.filter { $0.sessionID == sessionID }.compactMap { entry in
-                Socket.shutdown(entry.fd)
-                return entry.thread
-            }
+    /// Joins the threads of connections that have ended (they have returned, so this does not block).
+    func reapFinished() {
+        let done = live.withLock { state in
+            defer { state.finished.removeAll() }
+            return state.finished
         }
-        for thread in threads { thread.join() }
+        for thread in done { thread.join() }
+    }
+
+    /// Ends every data connection of `sessionID` and waits (bounded) until they are gone, so the
+    /// session's writers can close. Connections register their session before they are authorized.
+    public func closeConnections(sessionID: String) {
+        for _ in 0..<500 {
+            let open = live.withLock { state in
+                let matching = state.connections.values.filter { $0.sessionID == sessionID }
+                for entry in matching { Socket.shutdown(entry.fd) }
+                return matching.count
+            }
+            if open == 0 { return }
+            HostClock.sleep(nanos: 10_000_000)
+        }
+        logger.error("data connections of session \(sessionID) did not end within 5 s")
     }
 
     /// Stops accepting and ends every connection.
     public func shutdown() {
-        let threads: [PlatformThread] = live.withLock { state in
-            state.stopping = true
-            return state.connections.values.compactMap { entry in
-                Socket.shutdown(entry.fd)
-                return entry.thread
-            }
-        }
+        live.withLock { $0.stopping = true }
         Socket.shutdown(listener)
-        for thread in threads { thread.join() }
         acceptThread.withLock { $0 }?.join()
+        for _ in 0..<500 {
+            let open = live.withLock { state in
+                for entry in state.connections.values { Socket.shutdown(entry.fd) }
+                return state.connections.count
+            }
+            if open == 0 { break }
+            HostClock.sleep(nanos: 10_000_000)
+        }
+        reapFinished()
         try? listener.close()
     }
 }

@@ -1,5 +1,12 @@
 // One open stream file of a recording session: appended by exactly one data connection at a time,
 // synced by the durability flusher. Plain POSIX writes (the io_uring storage stage replaces this).
+//
+// Failure rules (nothing acknowledged may be lost or hidden behind damage):
+// - a failed or short write is cut back to the end of the last whole record, and the stream takes no
+//   more frames (a later record after a torn one would be unreadable);
+// - a failed fdatasync is final for the stream: Linux reports a writeback error once, so a later
+//   successful sync would acknowledge data that never reached the disk;
+// - `close` never closes the descriptor while a data connection still holds the writer.
 import Platform
 import Synchronization
 import SystemPackage
@@ -18,9 +25,14 @@ public final class StreamWriter: Sendable {
         var frameCount: Int64 = 0
         var payloadByteCount: Int64 = 0
         var durableNextSequence: UInt64
+        /// Bytes up to the end of the last whole record.
+        var fileByteCount: Int64
         var claimed = false
+        /// The holding connection's socket, so a newer connection for the stream can end a dead one.
+        var holder: FileDescriptor?
+        var closing = false
         var closed = false
-        var failure: Errno?
+        var failure: String?
         /// Receive stamps of recent frames, indexed by sequence modulo the capacity, to measure
         /// receive-to-durable latency at the next sync. Allocated once; frames older than the ring
         /// at sync time are not measured (`unmeasuredCount`).
@@ -60,7 +72,7 @@ public final class StreamWriter: Sendable {
         }
         self.fd = fd
         let next = resume?.nextSequence ?? 0
-        var initial = State(nextSequence: next, durableNextSequence: next)
+        var initial = State(nextSequence: next, durableNextSequence: next, fileByteCount: resume?.validByteCount ?? Int64(header.count))
         initial.frameCount = resume?.frameCount ?? 0
         initial.payloadByteCount = resume?.payloadByteCount ?? 0
         state = Mutex(initial)
@@ -77,32 +89,51 @@ public final class StreamWriter: Sendable {
         state.withLock { ($0.frameCount, $0.payloadByteCount) }
     }
 
-    /// The write error that stopped this stream, if any.
-    public var failure: Errno? { state.withLock { $0.failure } }
+    /// Why this stream stopped taking frames, if it did.
+    public var failure: String? { state.withLock { $0.failure } }
 
-    /// Claims the writer for one data connection. Returns false if another connection holds it or it is closed.
-    public func claim() -> Bool {
+    /// Claims the writer for the data connection on `socket`. Returns false if another connection
+    /// holds it, or the stream is closing, closed or failed.
+    public func claim(socket: FileDescriptor) -> Bool {
         state.withLock { s in
-            guard !s.claimed, !s.closed else { return false }
+            guard !s.claimed, !s.closing, !s.closed, s.failure == nil else { return false }
             s.claimed = true
+            s.holder = socket
             return true
         }
     }
 
-    /// Releases the claim when a data connection ends.
+    /// Ends the holding connection (a device reconnected while its old connection hangs, e.g. after a
+    /// Wi-Fi roam). The shutdown happens under the lock, so the holder cannot have closed its socket yet.
+    public func preemptHolder() {
+        state.withLock { s in s.holder.map(Socket.shutdown) }
+    }
+
+    /// Releases the claim when a data connection ends (before it closes its socket).
     public func release() {
-        state.withLock { $0.claimed = false }
+        state.withLock { s in
+            s.claimed = false
+            s.holder = nil
+        }
+    }
+
+    /// Refuses new claims from now on (the session is finishing).
+    public func beginClosing() {
+        state.withLock { $0.closing = true }
     }
 
     /// Appends one record (record header + frame) whose frame has sequence `sequence`.
     /// Data-connection thread only. The caller has checked the frame's CRC and sequence.
     public func append(record: UnsafeRawBufferPointer, sequence: UInt64, payloadByteCount: Int, hubReceiveNanos: Int64) throws(Errno) {
-        let expected = state.withLock { $0.nextSequence }
+        let (expected, end, failed) = state.withLock { ($0.nextSequence, $0.fileByteCount, $0.failure != nil) }
         precondition(sequence == expected, "append out of order: \(sequence) != \(expected)")
-        do {
+        guard !failed else { throw Errno.ioError }
+        do throws(Errno) {
             try unsafe FileIO.writeAll(fd, record)
         } catch {
-            state.withLock { $0.failure = error }
+            // Cut a partial record back off; if even that fails, the scan on recovery stops there.
+            try? FileIO.truncate(fd, to: end)
+            state.withLock { $0.failure = "writing \(path) failed: \(error)" }
             throw error
         }
         state.withLock { s in
@@ -110,16 +141,21 @@ public final class StreamWriter: Sendable {
             s.nextSequence = sequence + 1
             s.frameCount += 1
             s.payloadByteCount += Int64(payloadByteCount)
+            s.fileByteCount += Int64(record.count)
         }
     }
 
     /// Syncs written data to disk; returns the new durable bound if it advanced, with the
     /// receive-to-durable latency of each frame it made durable. Flusher thread only.
+    /// - Throws: the fdatasync error, after which the stream never acknowledges again.
     public func sync() throws(Errno) -> SyncOutcome? {
         try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
-            let (written, durable, closed) = state.withLock { ($0.nextSequence, $0.durableNextSequence, $0.closed) }
-            guard !closed, written > durable else { return nil }
-            try FileIO.dataSync(fd)
+            let (written, durable, closed, failed) = state.withLock { ($0.nextSequence, $0.durableNextSequence, $0.closed, $0.failure != nil) }
+            guard !closed, !failed, written > durable else { return nil }
+            do throws(Errno) { try FileIO.dataSync(fd) } catch {
+                state.withLock { $0.failure = "fdatasync of \(path) failed: \(error)" }
+                throw error
+            }
             return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
         }
     }
@@ -136,21 +172,30 @@ public final class StreamWriter: Sendable {
         }
     }
 
-    /// Syncs and closes the file; later appends fail. Call after the data connection ended.
-    /// - Returns: the final sync's outcome (nil if already closed).
+    /// Syncs and closes the file; later appends fail. Call after the data connection was shut down.
+    /// - Returns: the final sync's outcome (nil if already closed, failed, or the connection never let go).
     @discardableResult
     public func close() throws(Errno) -> SyncOutcome? {
+        beginClosing()
         // The data connection was shut down by the caller; wait (bounded) for its thread to let go.
         for _ in 0..<5000 where state.withLock({ $0.claimed }) { HostClock.sleep(nanos: 1_000_000) }
         return try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
-            let wasClosed = state.withLock { s in
-                defer { s.closed = true }
-                return s.closed
+            let (wasClosed, stillClaimed, failed, written, durable) = state.withLock {
+                ($0.closed, $0.claimed, $0.failure != nil, $0.nextSequence, $0.durableNextSequence)
             }
             guard !wasClosed else { return nil }
+            guard !stillClaimed else {
+                // Never close a descriptor a thread may still write to: it could be reused by another file.
+                state.withLock { $0.failure = $0.failure ?? "data connection did not end; \(path) left open" }
+                return nil
+            }
+            state.withLock { $0.closed = true }
             defer { try? fd.close() }
-            try FileIO.dataSync(fd)
-            let (written, durable) = state.withLock { ($0.nextSequence, $0.durableNextSequence) }
+            guard !failed else { return nil }
+            do throws(Errno) { try FileIO.dataSync(fd) } catch {
+                state.withLock { $0.failure = "final fdatasync of \(path) failed: \(error)" }
+                throw error
+            }
             return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
         }
     }

@@ -50,6 +50,26 @@ public enum FileIO {
         }
     }
 
+    /// Creates one directory (mode 0750); fails with EEXIST if it exists, so two callers never share it.
+    public static func makeDirectoryExclusive(_ path: String) throws(Errno) {
+        _ = try valueOrErrno { mkdir(path, 0o750) }
+    }
+
+    /// Opens (creating) `path` and takes an exclusive flock on it without waiting; keep the descriptor
+    /// open to hold the lock. - Throws: EWOULDBLOCK when another process holds it.
+    public static func lockExclusive(_ path: String) throws(Errno) -> FileDescriptor {
+        let fd = try errnoTyped {
+            try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .closeOnExec], permissions: [.ownerReadWrite])
+        }
+        do throws(Errno) {
+            _ = try valueOrErrno { flock(fd.rawValue, LOCK_EX | LOCK_NB) }
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        return fd
+    }
+
     /// Writes `bytes` to `path` atomically: a temporary file, fdatasync, rename, directory fsync.
     public static func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(Errno) {
         let temporary = path + ".tmp"

@@ -1,5 +1,6 @@
 // The timing report of a session (report.json): per device, how well its clock was known; per
 // session, the bound on the misalignment of any two streams and a verdict against a tolerance.
+// The fit and the delay statistics cover the samples since the last detected step or path change.
 //
 // Inputs are the raw sync samples stored in clock/<device>.csv, so the report can be rebuilt offline
 // from the session folder alone. The estimator is re-run over the whole recording: the report shows
@@ -93,12 +94,14 @@ public enum TimingReport {
     public static func dominantSource(clockCSV text: String) -> String {
         var counts: [String: Int] = [:]
         for line in text.split(separator: "\n").dropFirst() {
-            if let source = line.split(separator: ",").last { counts[String(source), default: 0] += 1 }
+            let fields = line.split(separator: ",")
+            if fields.count > 6 { counts[String(fields[6]), default: 0] += 1 }
         }
         return counts.max { $0.value < $1.value }?.key ?? "none"
     }
 
-    /// Parses a clock/<device>.csv file (header line, then t1,t2,t3,t4,delay,offset,source).
+    /// Parses a clock/<device>.csv file (header line, then t1,t2,t3,t4,delay,offset,source,accepted);
+    /// every sample is returned, the report's estimator judges them afresh.
     public static func parseClockCSV(_ text: String) -> [SyncSample] {
         var samples: [SyncSample] = []
         for line in text.split(separator: "\n").dropFirst() {

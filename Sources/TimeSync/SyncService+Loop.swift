@@ -71,9 +71,14 @@ extension SyncService {
     func collectTransmitStamps() {
         guard kernelTimestamps else { return }
         while let (transmitKey, stamp) = try? SocketTimestamping.readTransmitStamp(fd) {
+            let kernelT1 = stamp.monotonicNanos
+            let now = HostClock.monotonicNanos()
             state.withLock { s in
-                guard let (key, id) = s.transmitKeys.removeValue(forKey: transmitKey), s.peers[key]?.pending[id] != nil else { return }
-                s.peers[key]?.pending[id] = Stamp(nanos: stamp.monotonicNanos, source: .kernel)
+                guard let (key, id) = s.transmitKeys.removeValue(forKey: transmitKey), let userT1 = s.peers[key]?.pending[id] else { return }
+                // A stamp that does not lie between the user read before the send and now belongs to another
+                // datagram (the key count slipped): keep the user stamp rather than pair it wrongly.
+                guard userT1.source == .user, kernelT1 >= userT1.nanos - 1_000_000, kernelT1 <= now else { return }
+                s.peers[key]?.pending[id] = Stamp(nanos: kernelT1, source: .kernel)
             }
         }
     }
@@ -83,7 +88,7 @@ extension SyncService {
             state.withLock { $0.ignoredCount += 1 }
             return
         }
-        let result: (String, SyncSample, ClockMapping, String)? = state.withLock { s in
+        let result: (String, SyncSample, ClockMapping, String, Bool)? = state.withLock { s in
             guard var peer = s.peers[packet.key] else {
                 s.ignoredCount += 1
                 return nil
@@ -111,20 +116,25 @@ extension SyncService {
                 return nil
             }
         }
-        if let (deviceID, sample, mapping, source) = result { onSample(deviceID, sample, mapping, source) }
+        if let (deviceID, sample, mapping, source, accepted) = result { onSample(deviceID, sample, mapping, source, accepted) }
     }
 
-    /// Adds a finished exchange to the peer's estimator; returns what to report, or nil if rejected.
-    static func complete(_ peer: inout Peer, t1: Stamp, t2: Stamp, t3: Stamp, t4: Stamp) -> (String, SyncSample, ClockMapping, String)? {
+    /// Adds a finished exchange to the peer's estimator; returns what to report (every exchange, accepted
+    /// or held back, so the stored samples are complete).
+    static func complete(
+        _ peer: inout Peer, t1: Stamp, t2: Stamp, t3: Stamp, t4: Stamp
+    ) -> (String, SyncSample, ClockMapping, String, Bool)? {
         let sample = SyncSample(
             t1: HubInstant(nanos: t1.nanos), t2: DeviceInstant(nanos: t2.nanos), t3: DeviceInstant(nanos: t3.nanos),
             t4: HubInstant(nanos: t4.nanos))
-        guard peer.estimator.add(sample) else { return nil }
+        let accepted = peer.estimator.add(sample)
         let sources = Set([t1.source, t2.source, t3.source, t4.source])
         let label = sources.count == 1 ? sources.first!.name : "mixed"
-        peer.delayNanosMin = min(peer.delayNanosMin ?? .max, sample.delay.value)
-        peer.lastSample = sample
-        peer.lastSource = label
-        return (peer.deviceID, sample, peer.estimator.mapping, label)
+        if accepted {
+            peer.delayNanosMin = min(peer.delayNanosMin ?? .max, sample.delay.value)
+            peer.lastSample = sample
+            peer.lastSource = label
+        }
+        return (peer.deviceID, sample, peer.estimator.mapping, label, accepted)
     }
 }

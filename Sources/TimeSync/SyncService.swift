@@ -57,7 +57,8 @@ public final class SyncService: Sendable {
     public let kernelTimestamps: Bool
     let fd: FileDescriptor
     let logger: Logger
-    let onSample: @Sendable (String, SyncSample, ClockMapping, String) -> Void
+    /// Called for every completed exchange: device id, sample, current mapping, source label, accepted.
+    let onSample: @Sendable (String, SyncSample, ClockMapping, String, Bool) -> Void
 
     struct Peer {
         var deviceID: String
@@ -87,7 +88,7 @@ public final class SyncService: Sendable {
 
     public init(
         configuration: SyncConfiguration, logger: Logger,
-        onSample: @escaping @Sendable (String, SyncSample, ClockMapping, String) -> Void = { _, _, _, _ in }
+        onSample: @escaping @Sendable (String, SyncSample, ClockMapping, String, Bool) -> Void = { _, _, _, _, _ in }
     ) throws(Errno) {
         self.configuration = configuration
         self.logger = logger

@@ -108,7 +108,7 @@ extension Welcome {
             dataPort: UInt16(try f.int("data_port", in: 1...65535)), syncPort: UInt16(try f.int("sync_port", in: 1...65535)),
             syncKey: key, heartbeatIntervalMillis: try f.int("heartbeat_interval_ms", in: 1...3_600_000),
             lostAfterMillis: try f.int("lost_after_ms", in: 1...3_600_000),
-            frameBytesMax: try f.int("frame_bytes_max", in: 1...Int64(UInt32.max)), hubTimeNanos: try f.int("hub_time_ns"))
+            frameBytesMax: try f.int("frame_bytes_max", in: 1...Int64(UInt32.max)), hubTimeNanos: try f.instant("hub_time_ns"))
     }
 
     func members() -> [String: JSONValue] {
@@ -125,8 +125,8 @@ extension Welcome {
 extension Start {
     init(_ f: JSONFields) throws(WireError) {
         self.init(
-            sessionID: try f.sessionID(), startHubNanos: try f.int("start_hub_ns"),
-            startDeviceNanos: try f.int("start_device_ns"), uncertaintyNanos: try f.int("uncertainty_ns", in: 0...Int64.max))
+            sessionID: try f.sessionID(), startHubNanos: try f.instant("start_hub_ns"),
+            startDeviceNanos: try f.instant("start_device_ns"), uncertaintyNanos: try f.int("uncertainty_ns", in: 0...Int64.max))
     }
 }
 
@@ -156,7 +156,7 @@ extension Marker {
         if f.has("session_id") { sessionID = try f.sessionID() }
         self.init(
             sessionID: sessionID, label: try f.string("label", byteCountMax: ControlLimits.labelBytesMax),
-            deviceNanos: try f.optionalInt("device_ns"), hubNanos: try f.optionalInt("hub_ns"))
+            deviceNanos: try f.optionalInstant("device_ns"), hubNanos: try f.optionalInstant("hub_ns"))
     }
 }
 

@@ -97,13 +97,13 @@ public struct ControlEnvelope: Sendable, Equatable {
         case "hello": return .hello(try Hello(f))
         case "welcome": return .welcome(try Welcome(f))
         case "start": return .start(try Start(f))
-        case "started": return .started(Started(sessionID: try f.sessionID(), startDeviceNanos: try f.int("start_device_ns")))
+        case "started": return .started(Started(sessionID: try f.sessionID(), startDeviceNanos: try f.instant("start_device_ns")))
         case "stop": return .stop(Stop(
-                sessionID: try f.sessionID(), stopHubNanos: try f.int("stop_hub_ns"),
-                stopDeviceNanos: try f.int("stop_device_ns")))
+                sessionID: try f.sessionID(), stopHubNanos: try f.instant("stop_hub_ns"),
+                stopDeviceNanos: try f.instant("stop_device_ns")))
         case "stopped": return .stopped(try Stopped(f))
         case "status": return .status(try DeviceStatus(f))
-        case "heartbeat": return .heartbeat(Heartbeat(timeNanos: try f.int("time_ns")))
+        case "heartbeat": return .heartbeat(Heartbeat(timeNanos: try f.instant("time_ns")))
         case "marker": return .marker(try Marker(f))
         case "durable": return .durable(Durable(
                 sessionID: try f.sessionID(), streamID: try f.streamID("stream_id"),

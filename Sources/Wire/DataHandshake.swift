@@ -8,7 +8,7 @@
 // Reply (16 bytes): 0 4 magic "LSA1", 4 2 status (0 = accepted, else an error code number),
 //   6 2 reserved, 8 8 next_sequence (the sequence the hub expects next; all below it are stored).
 // After an accepted reply the device sends frames starting at next_sequence; on a refusal the hub
-// closes the connection and the device reads the code (and the control channel carries the message).
+// closes the connection and the device reads the code from the reply. resume_from is informational.
 
 public struct DataHandshake: Sendable, Equatable {
     public static let fixedByteCount = 20

@@ -44,6 +44,15 @@ struct JSONFields {
         return number
     }
 
+    /// A nanosecond instant: an integer within ±2^61 (73 years), so differences of two never overflow.
+    func instant(_ key: String) throws(WireError) -> Int64 {
+        try int(key, in: -Wire.instantMagnitudeMax...Wire.instantMagnitudeMax)
+    }
+
+    func optionalInstant(_ key: String) throws(WireError) -> Int64? {
+        has(key) ? try instant(key) : nil
+    }
+
     func optionalInt(_ key: String, in range: ClosedRange<Int64> = Int64.min...Int64.max) throws(WireError) -> Int64? {
         has(key) ? try int(key, in: range) : nil
     }
@@ -93,4 +102,11 @@ extension JSONValue {
     static func from<T>(_ value: T?, _ wrap: (T) -> JSONValue) -> JSONValue {
         value.map(wrap) ?? .null
     }
+}
+
+/// Namespace for protocol-wide constants.
+public enum Wire {
+    /// The largest magnitude of any nanosecond instant on the wire (2^61 ns ≈ 73 years): differences of
+    /// two instants, as the sync arithmetic takes them, stay inside Int64.
+    public static let instantMagnitudeMax: Int64 = 1 << 61
 }

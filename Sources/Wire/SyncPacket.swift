@@ -97,9 +97,14 @@ public struct SyncPacket: Sendable, Equatable {
         guard let sourceA = TimestampSource(rawValue: bytes[6]), let sourceB = TimestampSource(rawValue: bytes[7]) else {
             throw WireError(.badFrame, "unknown timestamp source")
         }
+        let timestampA = Int64(bitPattern: loadLE64(bytes, 24))
+        let timestampB = Int64(bitPattern: loadLE64(bytes, 32))
+        guard abs(timestampA) <= Wire.instantMagnitudeMax, abs(timestampB) <= Wire.instantMagnitudeMax else {
+            throw WireError(.badFrame, "sync timestamp out of range")
+        }
         return SyncPacket(
             kind: kind, key: loadLE64(bytes, 8), exchangeID: loadLE64(bytes, 16),
-            timestampA: Int64(bitPattern: loadLE64(bytes, 24)), timestampB: Int64(bitPattern: loadLE64(bytes, 32)),
+            timestampA: timestampA, timestampB: timestampB,
             sourceA: sourceA, sourceB: sourceB, flags: loadLE16(bytes, 40))
     }
 }

@@ -36,7 +36,7 @@ import Wire
                     case .start(let start):
                         sessionID.withLock { $0 = start.sessionID }
                     case .stop(let stop):
-                        let stopped = Stopped(sessionID: stop.sessionID, streams: [StreamTotal(streamID: 1, frameCount: 3)])
+                        let stopped = Stopped(sessionID: stop.sessionID, streams: [StreamTotal(streamID: 1, frameCount: 4)])
                         try await outbound.write(.text(ControlEnvelope(id: "s", message: .stopped(stopped)).encoded()))
                     case .error(let report):
                         errors.withLock { $0.append(report.code) }
@@ -76,20 +76,24 @@ import Wire
             #expect(closedByHub(fd))
             try? fd.close()
         }
-        // Two connections for one stream: the second is refused.
+        // A second connection for the same stream (a device that reconnected while its old connection
+        // hangs) takes over: the old one is closed by the hub, the new one resumes at sequence 3.
         (fd, reply) = try rawData(port: dataPort, handshake)
         #expect(reply.error == nil)
         let (second, secondReply) = try rawData(port: dataPort, handshake)
-        #expect(secondReply.error == .streamBusy)
-        try? second.close()
+        #expect(secondReply.error == nil && secondReply.nextSequence == 3)
+        #expect(closedByHub(fd), "the older connection was ended")
+        try Socket.sendAll(second, frame(3))
         try? fd.close()
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try? second.close()
 
         try await Task.sleep(nanoseconds: 300_000_000)
         let stopped = try await testHub.hub.stopSession()
         #expect(stopped.status == "complete", "problems: \(stopped.problems)")
         let scan = try StreamFileReader.scan("\(stopped.folder)/devices/rogue/stream-1.lss")
         #expect(scan.isClean)
-        #expect(scan.frameCount == 3)
+        #expect(scan.frameCount == 4)
         let seen = errors.withLock { $0 }
         for code in [ErrorCode.crcMismatch, .frameTooLarge, .sequenceMismatch, .unknownStream] {
             #expect(seen.contains(code), "no \(code.rawValue) reported on the control channel; got \(seen.map(\.rawValue))")

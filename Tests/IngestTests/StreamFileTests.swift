@@ -93,15 +93,27 @@ func makeWriter(_ folder: String, resume: StreamFileScan? = nil) throws -> Strea
         #expect(scan.problem?.contains("checksum") == true)
     }
 
-    @Test func aSecondClaimIsRefused() throws {
+    @Test func claimsPreemptionAndClosing() throws {
         let writer = try makeWriter(temporaryFolder())
-        #expect(writer.claim())
-        #expect(!writer.claim())
+        // A real connection pair, so preemption can be observed from the other end.
+        let listener = try Socket.listenTCP(try IPv4Endpoint(host: "127.0.0.1", port: 0))
+        let client = try Socket.connectTCP(try Socket.localEndpoint(listener))
+        let (server, _) = try Socket.accept(listener)
+        defer { [listener, client, server].forEach { try? $0.close() } }
+        #expect(writer.claim(socket: server))
+        #expect(!writer.claim(socket: server), "one connection per stream")
+        writer.preemptHolder()
+        var byte = [UInt8](repeating: 0, count: 1)
+        let read = try byte.withUnsafeMutableBytes { try Socket.receive(client, into: $0) }
+        #expect(read == 0, "the holder's socket was shut down")
         writer.release()
-        #expect(writer.claim())
+        #expect(writer.claim(socket: server))
         writer.release()
+        writer.beginClosing()
+        #expect(!writer.claim(socket: server), "a closing stream takes no new connection")
         try writer.close()
-        #expect(!writer.claim())
+        #expect(!writer.claim(socket: server))
+        #expect(writer.failure == nil)
     }
 
     @Test func notAStreamFile() throws {
