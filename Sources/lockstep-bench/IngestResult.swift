@@ -72,7 +72,7 @@ extension IngestBench {
                 "latency_us": result.latencyMicros,
                 "devices": .int(Int64(devices)), "profile": .string(profile), "duration_s": .double(round1(result.recordingSeconds)),
                 "sustained": .bool(result.isSustained), "session_id": .string(result.sessionID),
-                "link": .string(network.deviceNamespace == nil ? "loopback" : "veth between network namespaces, tbf 1gbit"),
+                "link": .string(network.linkDescription),
             ])
             print(object.serialized)
             return

@@ -106,7 +106,7 @@ struct SyncBench: AsyncParsableCommand {
             print(JSONValue.object([
                 "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
                 "timestamp_source": .string(source),
-                "link": .string(network.deviceNamespace == nil ? "loopback" : "veth between network namespaces, tbf 1gbit"),
+                "link": .string(network.linkDescription),
                 "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
             ]).serialized)
             return
