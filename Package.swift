@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "lockstep-bench",
             dependencies: [
-                "Wire", "Platform", "Ingest", "DeviceAgent", "HubClient",
+                "Wire", "Platform", "Ingest", "DeviceAgent", "HubClient", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import HubClient
 import Platform
+import Report
 import Wire
 
 struct SyncBench: AsyncParsableCommand {
@@ -97,8 +98,9 @@ struct SyncBench: AsyncParsableCommand {
         }
         func stats(_ sorted: [Double]) -> JSONValue {
             .object([
-                "median": .double(round1(percentile(sorted, 0.5) / 1e3)), "p95": .double(round1(percentile(sorted, 0.95) / 1e3)),
-                "p99": .double(round1(percentile(sorted, 0.99) / 1e3)), "max": .double(round1(sorted.last! / 1e3)),
+                "median": .double(round1(TimingReport.percentile(sorted, 0.5) / 1e3)),
+                "p95": .double(round1(TimingReport.percentile(sorted, 0.95) / 1e3)),
+                "p99": .double(round1(TimingReport.percentile(sorted, 0.99) / 1e3)), "max": .double(round1(sorted.last! / 1e3)),
             ])
         }
         let perDevice = errors.keys.sorted().map { id in (id, stats(errors[id]!.sorted())) }
@@ -120,7 +122,3 @@ struct SyncBench: AsyncParsableCommand {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
-func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-    sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1))]
-}
