@@ -34,10 +34,9 @@ public final class StreamWriter: Sendable {
         var closed = false
         var failure: String?
         /// Receive stamps of recent frames, indexed by sequence modulo the capacity, to measure
-        /// receive-to-durable latency at the next sync. Allocated once; frames older than the ring
-        /// at sync time are not measured (`unmeasuredCount`).
+        /// receive-to-durable latency at the next sync. Allocated once; when more than 4096 frames
+        /// arrive between two syncs, only the newest 4096 are measured.
         var receiveNanos = [Int64](repeating: 0, count: StreamWriter.receiveRingCount)
-        var unmeasuredCount: Int64 = 0
     }
 
     static let receiveRingCount = 4096
@@ -166,7 +165,6 @@ public final class StreamWriter: Sendable {
             s.durableNextSequence = max(s.durableNextSequence, written)
             let ring = UInt64(StreamWriter.receiveRingCount)
             let measuredFrom = written > ring ? max(durable, written - ring) : durable
-            s.unmeasuredCount += Int64(measuredFrom - durable)
             let latencies = (measuredFrom..<written).map { now - s.receiveNanos[Int($0 % ring)] }
             return SyncOutcome(durableNextSequence: written, latenciesNanos: latencies)
         }
