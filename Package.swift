@@ -30,11 +30,13 @@ let package = Package(
     targets: [
         // Thin C shims: only what Swift cannot import (function-like macros). No logic.
         .systemLibrary(name: "CNetTimestamp", path: "CShims/CNetTimestamp"),
+        // Hardware CRC32C: the one C loop (Swift has no per-function target features); dispatched in Wire.
+        .target(name: "CCRC32C", path: "CShims/CCRC32C"),
         .systemLibrary(
             name: "CLiburing", path: "CShims/CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
 
         // Pure codecs: control JSON, data frames, handshake, sync packets, CRC32C. No I/O, no Foundation.
-        .target(name: "Wire", swiftSettings: strict),
+        .target(name: "Wire", dependencies: ["CCRC32C"], swiftSettings: strict),
         // Pure clock math: instants, sync samples, offset estimation, mapping. No I/O, no clock reads.
         .target(name: "Timing", swiftSettings: strict),
         // The only Swift importer of the shims: errno, sockets, clocks, files, threads.
@@ -106,7 +108,7 @@ let package = Package(
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform", "DeviceAgent"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(
             name: "TimeSyncTests",

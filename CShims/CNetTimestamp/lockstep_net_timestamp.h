@@ -10,6 +10,8 @@
 #include <linux/errqueue.h>
 #include <linux/sockios.h>
 #include <time.h>
+/* eventfd (the ingest engine's doorbells) is not in Swift's Glibc module. */
+#include <sys/eventfd.h>
 
 /* CMSG_FIRSTHDR is a macro over struct msghdr; Swift cannot call it. */
 static inline struct cmsghdr *lockstep_cmsg_firsthdr(const struct msghdr *msg)

@@ -17,22 +17,45 @@ extension Hub {
             "last_session": last.map(JSONValue.string) ?? .null, "data_dir": .string(configuration.dataDirectory),
             "ports": .object(["http": .int(Int64(configuration.httpPort)), "data": .int(Int64(dataEndpoint.port)),
                               "sync": .int(Int64(syncEndpoint.port))]),
-            "storage": .string("posix"), "timestamp_source": .string(syncService.kernelTimestamps ? "kernel" : "user"), "ingest": ingestJSON(),
+            "storage": .string(dataServer.engine == nil ? "posix" : "io_uring"),
+            "timestamp_source": .string(syncService.kernelTimestamps ? "kernel" : "user"), "ingest": ingestJSON(),
         ])
     }
 
     /// Receive-to-durable latency of the current or last session's frames.
+    /// The data plane: engine and pool state, backpressure, and receive-to-durable latency.
     func ingestJSON() -> JSONValue {
-        ingestLatency.withLock { histogram in
-            guard histogram.totalCount > 0 else { return .object(["latency_us": .null, "frames_measured": .int(0)]) }
-            return .object([
+        var fields = ingestLatency.withLock { histogram -> [String: JSONValue] in
+            guard histogram.totalCount > 0 else { return ["latency_us": .null, "frames_measured": .int(0)] }
+            return [
                 "latency_us": .object([
                     "p50": .int(Int64(histogram.valueAtPercentile(50))), "p99": .int(Int64(histogram.valueAtPercentile(99))),
                     "p999": .int(Int64(histogram.valueAtPercentile(99.9))), "max": .int(Int64(histogram.max)),
                 ]),
                 "frames_measured": .int(Int64(histogram.totalCount)),
-            ])
+            ]
         }
+        fields["crc32c"] = .string(CRC32C.implementation)
+        guard let engine = dataServer.engine else {
+            fields["engine"] = .string("posix")
+            fields["fallback_reason"] = ingestFallbackReason.withLock { $0 }.map(JSONValue.string) ?? .null
+            return .object(fields)
+        }
+        let stats = engine.statistics
+        fields["engine"] = .string("io_uring")
+        fields["pool"] = .object([
+            "chunk_bytes": .int(Int64(engine.pool.chunkByteCount)), "chunks": .int(Int64(engine.pool.chunkCount)),
+            "chunks_in_use": .int(Int64(stats.chunksInUse.load(ordering: .relaxed))),
+            "chunks_in_use_peak": .int(Int64(stats.chunksInUsePeak.load(ordering: .relaxed))),
+        ])
+        fields["backpressure"] = .object([
+            "waits": .int(Int64(stats.backpressureWaits.load(ordering: .relaxed))),
+            "connections_waiting": .int(Int64(stats.waitingConnections.load(ordering: .relaxed))),
+        ])
+        fields["bytes_received"] = .int(Int64(stats.bytesReceived.load(ordering: .relaxed)))
+        fields["bytes_written"] = .int(Int64(stats.bytesWritten.load(ordering: .relaxed)))
+        fields["connections"] = .int(Int64(stats.connections.load(ordering: .relaxed)))
+        return .object(fields)
     }
 
     /// Every known device with its clock estimate evaluated at hub instant `now`.

@@ -47,6 +47,8 @@ public final class Hub: Sendable {
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the last check, to detect wall-clock steps.
     let wallClockDifference = Mutex<Int64?>(nil)
     /// Receive-to-durable latency of every frame of the current (or last) session, in microseconds.
+    /// Why the data plane runs on POSIX I/O instead of io_uring (nil while the engine runs).
+    let ingestFallbackReason = Mutex<String?>(nil)
     let ingestLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 
     public init(configuration: HubConfiguration, logger: Logger) {
@@ -74,13 +76,14 @@ public final class Hub: Sendable {
             logger.warning("session \(id) was interrupted and has been recovered up to its last valid frame")
         }
         let host = configuration.bindHost
+        let engine = try startIngestEngine()
         let data: DataServer
         do {
             data = try DataServer(
                 configuration: DataServerConfiguration(
                     endpoint: try IPv4Endpoint(host: host, port: configuration.dataPort), frameBytesMax: Int(configuration.frameBytesMax),
                     connectionCountMax: configuration.dataConnectionsMax),
-                delegate: self, logger: logger)
+                delegate: self, engine: engine, logger: logger)
         } catch { throw StartupError("data port \(host):\(configuration.dataPort): \(error) (is another lockstepd running?)") }
         let sync: SyncService
         do {
@@ -100,6 +103,23 @@ public final class Hub: Sendable {
         sync.start()
         flusher.start()
         logger.info("data channel on \(data.boundEndpoint), time sync on \(sync.boundEndpoint), data in \(configuration.dataDirectory)")
+    }
+
+    /// Sets up the io_uring engine as configured; nil means the POSIX fallback path, said loudly.
+    func startIngestEngine() throws -> IngestEngine? {
+        guard configuration.ingestEngine != "posix" else {
+            ingestFallbackReason.withLock { $0 = "ingest_engine: posix in the configuration" }
+            logger.notice("ingest engine: POSIX I/O (configured)")
+            return nil
+        }
+        do {
+            return try IngestEngine(configuration: configuration.ingestEngineConfiguration, logger: logger)
+        } catch {
+            if configuration.ingestEngine == "io_uring" { throw StartupError("ingest engine: \(error) (ingest_engine: io_uring requires it)") }
+            ingestFallbackReason.withLock { $0 = "\(error)" }
+            logger.error("ingest engine: io_uring unavailable (\(error)); FALLING BACK to POSIX I/O with a thread per connection")
+            return nil
+        }
     }
 
     /// Stops a running session (if any) and every service.

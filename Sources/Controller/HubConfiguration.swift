@@ -1,5 +1,6 @@
 // lockstepd's configuration: defaults, YAML file, validation with errors naming the key and the fix.
 import Foundation
+import Ingest
 import Wire
 import Yams
 
@@ -22,6 +23,11 @@ public struct HubConfiguration: Sendable, Equatable {
     public var syncRateHz: Double = 8
     public var devicesMax = 64
     public var dataConnectionsMax = 512
+    /// "auto" (io_uring, falling back to POSIX I/O when it cannot start), "io_uring" (refuse to start
+    /// without it) or "posix".
+    public var ingestEngine = "auto"
+    /// Size of the ingest buffer pool, allocated once at startup.
+    public var ingestBufferMiB = 128
 
     public init() {}
 
@@ -43,6 +49,8 @@ public struct HubConfiguration: Sendable, Equatable {
         "sync_rate_hz": "steady time-sync exchange rate per device",
         "devices_max": "most devices connected at once",
         "data_connections_max": "most data connections open at once",
+        "ingest_engine": "auto, io_uring or posix: the data plane's I/O path",
+        "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 128)",
     ]
 
     /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
@@ -120,6 +128,13 @@ public struct HubConfiguration: Sendable, Equatable {
             syncRateHz = number
         case "devices_max": devicesMax = Int(try positive())
         case "data_connections_max": dataConnectionsMax = Int(try positive())
+        case "ingest_engine":
+            guard let text = value as? String, ["auto", "io_uring", "posix"].contains(text) else { throw fail("must be auto, io_uring or posix") }
+            ingestEngine = text
+        case "ingest_buffer_mib":
+            let number = try positive()
+            guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
+            ingestBufferMiB = Int(number)
         default: throw fail("unknown key")
         }
     }
@@ -132,6 +147,14 @@ public struct HubConfiguration: Sendable, Equatable {
         if frameBytesMax > 256 << 20 {
             throw ConfigurationError(path: path, key: "frame_bytes_max", reason: "must be at most 268435456 (256 MiB)")
         }
+        if ingestEngine != "posix", let problem = ingestEngineConfiguration.problem {
+            throw ConfigurationError(path: path, key: "ingest_buffer_mib", reason: problem)
+        }
+    }
+
+    /// The engine's sizing: 1 MiB chunks making up `ingestBufferMiB`.
+    public var ingestEngineConfiguration: IngestEngineConfiguration {
+        IngestEngineConfiguration(chunkByteCount: 1 << 20, chunkCount: ingestBufferMiB, frameBytesMax: Int(frameBytesMax))
     }
 
     /// The token `deviceID` must present, if any token would be accepted.

@@ -1,6 +1,8 @@
 // One device stream's data connection: handshake, then frames until the device or the hub ends it.
+// With the io_uring engine running, the frames go to the engine after the handshake; this file's
+// frame loop is the POSIX fallback path.
 //
-// Per frame: read the 32-byte header into the buffer after a 16-byte gap, check it (magic, flags,
+// Per frame (POSIX path): read the 32-byte header into the buffer after a 16-byte gap, check it (magic, flags,
 // length limit, stream id, sequence), read the payload, check the CRC32C, stamp the hub receive time,
 // fill the gap with the record header, and append header+frame with one write. Any bad frame ends
 // the connection with a stable error code; records already written are whole and stay valid.
@@ -16,10 +18,12 @@ final class DataConnection: @unchecked Sendable {
     let delegate: any DataChannelDelegate
     let logger: Logger
     let onAuthorized: @Sendable (String) -> Void
+    /// Called once a connection handed to the engine is over (the data server then closes it).
+    let onEnded: @Sendable () -> Void
 
     init(
         fd: FileDescriptor, peer: IPv4Endpoint, configuration: DataServerConfiguration, delegate: any DataChannelDelegate,
-        logger: Logger, onAuthorized: @escaping @Sendable (String) -> Void
+        logger: Logger, onAuthorized: @escaping @Sendable (String) -> Void, onEnded: @escaping @Sendable () -> Void
     ) {
         self.fd = fd
         self.peer = peer
@@ -27,17 +31,20 @@ final class DataConnection: @unchecked Sendable {
         self.delegate = delegate
         self.logger = logger
         self.onAuthorized = onAuthorized
+        self.onEnded = onEnded
     }
 
-    /// Runs the connection to its end on the calling (dedicated) thread.
-    func run() {
+    /// Runs the handshake on the calling (dedicated) thread, then either hands the connection to the
+    /// io_uring engine (returns true: the engine ends it and closes nothing here) or receives its
+    /// frames on this thread until it ends (returns false).
+    func run(engine: IngestEngine?) -> Bool {
         let handshake: DataHandshake
         do {
-            guard let received = try readHandshake() else { return }
+            guard let received = try readHandshake() else { return false }
             handshake = received
         } catch {
             refuse(error)
-            return
+            return false
         }
         // Registered before authorizing, so a session that is closing finds and ends this connection.
         onAuthorized(handshake.sessionID)
@@ -46,21 +53,36 @@ final class DataConnection: @unchecked Sendable {
         case .success(let claimed): writer = claimed
         case .failure(let error):
             refuse(error)
-            return
+            return false
         }
-        defer { writer.release() }
         do {
             try Socket.sendAll(fd, DataHandshakeReply(error: nil, nextSequence: writer.nextSequence).encoded())
             try Socket.setReceiveTimeout(fd, millis: 0)
-        } catch { return }
+        } catch {
+            writer.release()
+            return false
+        }
+        if let engine {
+            engine.adopt(Adoption(fd: fd, writer: writer, deviceID: handshake.deviceID) { [self] failure in
+                if let failure { reportFailure(failure, handshake) }
+                onEnded()
+            })
+            return true
+        }
+        defer { writer.release() }
         do {
             try receiveFrames(into: writer)
         } catch let error as WireError {
-            logger.warning("data connection closed: \(error)", metadata: ["device": "\(handshake.deviceID)", "stream": "\(handshake.streamID)"])
-            delegate.dataConnectionFailed(deviceID: handshake.deviceID, streamID: handshake.streamID, error: error)
+            reportFailure(error, handshake)
         } catch {
             logger.debug("data connection ended: \(error)", metadata: ["device": "\(handshake.deviceID)"])
         }
+        return false
+    }
+
+    func reportFailure(_ error: WireError, _ handshake: DataHandshake) {
+        logger.warning("data connection closed: \(error)", metadata: ["device": "\(handshake.deviceID)", "stream": "\(handshake.streamID)"])
+        delegate.dataConnectionFailed(deviceID: handshake.deviceID, streamID: handshake.streamID, error: error)
     }
 
     func refuse(_ error: Error) {

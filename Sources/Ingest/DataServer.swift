@@ -1,6 +1,7 @@
-// The data-channel listener: accepts device connections on the data port and runs one
-// `DataConnection` per stream on its own thread (blocking POSIX reads; the io_uring network
-// stage replaces this). The controller decides who may write where through `DataChannelDelegate`.
+// The data-channel listener: accepts device connections on the data port and runs each handshake on
+// a short-lived thread. Accepted connections go to the io_uring `IngestEngine` when it runs, or stay
+// on their thread with blocking POSIX reads when it could not start (the fallback path). The
+// controller decides who may write where through `DataChannelDelegate`.
 import Logging
 import Platform
 import Synchronization
@@ -38,9 +39,19 @@ public final class DataServer: Sendable {
     private let listener: FileDescriptor
     private let logger: Logger
     private let delegate: any DataChannelDelegate
+    /// The io_uring engine, or nil on the POSIX fallback path.
+    public let engine: IngestEngine?
+
+    struct Entry {
+        var fd: FileDescriptor
+        var thread: PlatformThread?
+        var sessionID: String?
+        /// The thread has returned (its connection ended, or went to the engine).
+        var threadDone = false
+    }
 
     struct Live {
-        var connections: [Int: (fd: FileDescriptor, thread: PlatformThread?, sessionID: String?)] = [:]
+        var connections: [Int: Entry] = [:]
         /// Threads whose connection ended, joined by the accept loop (each exactly once).
         var finished: [PlatformThread] = []
         var nextID = 0
@@ -51,8 +62,11 @@ public final class DataServer: Sendable {
     private let acceptThread = Mutex<PlatformThread?>(nil)
 
     /// Binds the data port. - Throws: `Errno` from socket/bind/listen (EADDRINUSE names a port conflict).
-    public init(configuration: DataServerConfiguration, delegate: any DataChannelDelegate, logger: Logger) throws(Errno) {
+    public init(
+        configuration: DataServerConfiguration, delegate: any DataChannelDelegate, engine: IngestEngine? = nil, logger: Logger
+    ) throws(Errno) {
         self.configuration = configuration
+        self.engine = engine
         self.delegate = delegate
         self.logger = logger
         listener = try Socket.listenTCP(configuration.endpoint)
@@ -61,6 +75,7 @@ public final class DataServer: Sendable {
 
     /// Starts the accept thread.
     public func start() {
+        engine?.start()
         let thread = PlatformThread.spawn(name: "ls-data-accept") { [self] in acceptLoop() }
         acceptThread.withLock { $0 = thread }
     }
@@ -83,7 +98,7 @@ public final class DataServer: Sendable {
         let id: Int? = live.withLock { state in
             guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
             state.nextID += 1
-            state.connections[state.nextID] = (fd, nil, nil)
+            state.connections[state.nextID] = Entry(fd: fd)
             return state.nextID
         }
         guard let id else {
@@ -92,22 +107,35 @@ public final class DataServer: Sendable {
             logger.warning("data connection refused: connection limit reached", metadata: ["peer": "\(peer)"])
             return
         }
-        let connection = DataConnection(fd: fd, peer: peer, configuration: configuration, delegate: delegate, logger: logger) {
-            [self] sessionID in live.withLock { $0.connections[id]?.sessionID = sessionID }
-        }
+        let connection = DataConnection(
+            fd: fd, peer: peer, configuration: configuration, delegate: delegate, logger: logger,
+            onAuthorized: { [self] sessionID in live.withLock { $0.connections[id]?.sessionID = sessionID } },
+            onEnded: { [self] in closeConnection(id) })
         let thread = PlatformThread.spawn(name: "ls-data-\(id)") { [self] in
-            connection.run()
-            let ended = live.withLock { state -> (FileDescriptor, PlatformThread?)? in
-                guard let entry = state.connections.removeValue(forKey: id) else { return nil }
-                if let thread = entry.thread { state.finished.append(thread) }
-                return (entry.fd, entry.thread)
+            let handedOff = connection.run(engine: engine)
+            live.withLock { state in
+                state.connections[id]?.threadDone = true
+                if let thread = state.connections[id]?.thread {
+                    state.finished.append(thread)
+                    state.connections[id]?.thread = nil
+                }
             }
-            try? ended?.0.close()
+            if !handedOff { closeConnection(id) }
         }
         live.withLock { state in
-            // The connection may already have ended; then its thread goes straight to the reaper.
-            if state.connections[id] != nil { state.connections[id]?.thread = thread } else { state.finished.append(thread) }
+            // The thread may already have returned; then it goes straight to the reaper.
+            if let entry = state.connections[id], !entry.threadDone { state.connections[id]?.thread = thread } else { state.finished.append(thread) }
         }
+    }
+
+    /// Forgets and closes connection `id` (its thread, if still recorded, goes to the reaper).
+    func closeConnection(_ id: Int) {
+        let entry = live.withLock { state -> Entry? in
+            guard let entry = state.connections.removeValue(forKey: id) else { return nil }
+            if let thread = entry.thread { state.finished.append(thread) }
+            return entry
+        }
+        try? entry?.fd.close()
     }
 
     /// Joins the threads of connections that have ended (they have returned, so this does not block).
@@ -149,5 +177,6 @@ public final class DataServer: Sendable {
         }
         reapFinished()
         try? listener.close()
+        engine?.stop()
     }
 }

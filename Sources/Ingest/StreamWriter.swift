@@ -1,5 +1,6 @@
 // One open stream file of a recording session: appended by exactly one data connection at a time,
-// synced by the durability flusher. Plain POSIX writes (the io_uring storage stage replaces this).
+// synced by the durability flusher. Written either by `append` (the POSIX data path) or by the io_uring
+// storage stage, which writes at `writtenByteCount` and then calls `recordWritten`.
 //
 // Failure rules (nothing acknowledged may be lost or hidden behind damage):
 // - a failed or short write is cut back to the end of the last whole record, and the stream takes no
@@ -142,6 +143,36 @@ public final class StreamWriter: Sendable {
             s.payloadByteCount += Int64(payloadByteCount)
             s.fileByteCount += Int64(record.count)
         }
+    }
+
+    /// The file, for the io_uring storage stage (which writes only while a connection holds the claim,
+    /// so `close` cannot close it under a write).
+    var descriptor: FileDescriptor { fd }
+
+    /// Bytes up to the end of the last whole record written.
+    var writtenByteCount: Int64 { state.withLock { $0.fileByteCount } }
+
+    /// Records `frameCount` whole records written by the storage stage, starting at `firstSequence`;
+    /// `receiveNanos` holds each frame's hub receive stamp in order.
+    func recordWritten(
+        firstSequence: UInt64, frameCount: Int, payloadByteCount: Int64, recordByteCount: Int64, receiveNanos: UnsafeBufferPointer<Int64>
+    ) {
+        state.withLock { s in
+            precondition(firstSequence == s.nextSequence, "storage stage wrote out of order: \(firstSequence) != \(s.nextSequence)")
+            for index in 0..<frameCount {
+                let sequence = firstSequence + UInt64(index)
+                s.receiveNanos[Int(sequence % UInt64(StreamWriter.receiveRingCount))] = unsafe receiveNanos[index]
+            }
+            s.nextSequence = firstSequence + UInt64(frameCount)
+            s.frameCount += Int64(frameCount)
+            s.payloadByteCount += payloadByteCount
+            s.fileByteCount += recordByteCount
+        }
+    }
+
+    /// Stops the stream after a failed write (the caller has cut the file back to `writtenByteCount`).
+    func recordFailure(_ reason: String) {
+        state.withLock { $0.failure = $0.failure ?? reason }
     }
 
     /// Syncs written data to disk; returns the new durable bound if it advanced, with the

@@ -1,6 +1,6 @@
-// A minimal io_uring over liburing: setup with an actionable error, write and fdatasync
-// submissions, completion reaping. Used by the disk baseline of lockstep-bench; the ingest engine
-// builds its network and storage stages on the same type.
+// A minimal io_uring over liburing: setup with an actionable error, receive, read, write, writev and
+// fdatasync submissions, completion reaping. Used by the ingest engine's network and storage stages
+// and by the disk baseline of lockstep-bench.
 import CLiburing
 import SystemPackage
 
@@ -45,6 +45,41 @@ public struct URing: ~Copyable {
         unsafe io_uring_prep_write(sqe, fd.rawValue, buffer, count, offset)
         unsafe io_uring_sqe_set_data64(sqe, userData)
         return true
+    }
+
+    /// Queues a receive of at most `count` bytes into `buffer` (one completion per call; the result is
+    /// the byte count, 0 at the end of the stream, or -errno). Returns false when the queue is full.
+    public func prepareReceive(fd: FileDescriptor, buffer: UnsafeMutableRawPointer, count: UInt32, userData: UInt64) -> Bool {
+        guard let sqe = unsafe io_uring_get_sqe(ring) else { return false }
+        unsafe io_uring_prep_recv(sqe, fd.rawValue, buffer, Int(count), 0)
+        unsafe io_uring_sqe_set_data64(sqe, userData)
+        return true
+    }
+
+    /// Queues a read of `count` bytes into `buffer` at the current file position (eventfd reads).
+    public func prepareRead(fd: FileDescriptor, buffer: UnsafeMutableRawPointer, count: UInt32, userData: UInt64) -> Bool {
+        guard let sqe = unsafe io_uring_get_sqe(ring) else { return false }
+        unsafe io_uring_prep_read(sqe, fd.rawValue, buffer, count, UInt64.max)
+        unsafe io_uring_sqe_set_data64(sqe, userData)
+        return true
+    }
+
+    /// Queues a gathering write of `count` iovecs at file `offset`. The iovecs and the memory they
+    /// point to must stay valid until the completion with `userData` is reaped.
+    public func prepareWriteVector(fd: FileDescriptor, vectors: UnsafePointer<iovec>, count: UInt32, offset: UInt64, userData: UInt64) -> Bool {
+        guard let sqe = unsafe io_uring_get_sqe(ring) else { return false }
+        unsafe io_uring_prep_writev(sqe, fd.rawValue, vectors, count, offset)
+        unsafe io_uring_sqe_set_data64(sqe, userData)
+        return true
+    }
+
+    /// Submits queued entries and waits up to `timeoutNanos` for one completion.
+    public func submitAndWait(timeoutNanos: Int64) throws(URingError) {
+        var timeout = __kernel_timespec(tv_sec: timeoutNanos / 1_000_000_000, tv_nsec: timeoutNanos % 1_000_000_000)
+        var cqe: UnsafeMutablePointer<io_uring_cqe>?
+        let result = unsafe io_uring_submit_and_wait_timeout(ring, &cqe, 1, &timeout, nil)
+        if result >= 0 || -result == ETIME || -result == EINTR { return }
+        throw URingError(operation: "io_uring_submit_and_wait_timeout", errno: Errno(rawValue: -result))
     }
 
     /// Queues an fdatasync of `fd`. Returns false when the queue is full.

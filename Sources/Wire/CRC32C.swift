@@ -1,9 +1,12 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every data frame.
 //
-// Method: slicing-by-8 over eight 256-entry tables built once at first use (Intel's "Slicing-by-8"
-// paper, 2006). It is the portable path; a hardware (SSE4.2 `crc32`) path belongs to the ingest
-// engine issue and must agree with this one on the golden vectors in docs/protocol.md.
+// Method: the CPU's CRC32C instruction (SSE4.2 `crc32` on x86-64, the CRC extension on AArch64)
+// through the CCRC32C shim when the CPU has it; otherwise slicing-by-8 over eight 256-entry tables
+// built once at first use (Intel's "Slicing-by-8" paper, 2006). Both paths are tested against the
+// golden vectors in docs/protocol.md and against each other on random input.
 // Check value: CRC32C("123456789") = 0xE3069283 (RFC 3720, appendix B.4).
+
+import CCRC32C
 
 /// Incremental CRC32C. Start from `CRC32C()`, `update` with bytes, read `value`.
 public struct CRC32C: Sendable, Equatable {
@@ -26,8 +29,22 @@ public struct CRC32C: Sendable, Equatable {
         update(bytes.span)
     }
 
+    /// Whether this process uses the CPU's CRC32C instruction.
+    public static let isHardwareAccelerated = lockstep_crc32c_hw_available() == 1
+
+    /// "hardware" or "portable (slicing-by-8)", for status output and benchmarks.
+    public static var implementation: String { isHardwareAccelerated ? "hardware" : "portable (slicing-by-8)" }
+
     /// Feeds raw bytes into the checksum; the pointer is only read for the duration of the call.
     public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        guard CRC32C.isHardwareAccelerated else { return unsafe updatePortable(buffer) }
+        guard let base = buffer.baseAddress else { return }
+        state = unsafe lockstep_crc32c_hw_update(state, base, buffer.count)
+    }
+
+    /// The slicing-by-8 path, used when the CPU lacks the instruction (public so tests and benchmarks
+    /// can compare both paths on one machine).
+    public mutating func updatePortable(_ buffer: UnsafeRawBufferPointer) {
         let tables = CRC32CTables.shared
         var crc = state
         var index = 0

@@ -90,7 +90,7 @@ public struct FrameHeader: Sendable, Equatable {
 
     /// The checksum state after the 28 covered header bytes, built on the stack (no heap allocation:
     /// this runs for every received frame).
-    func prefixCRC() -> CRC32C {
+    public func prefixCRC() -> CRC32C {
         unsafe withUnsafeTemporaryAllocation(byteCount: 28, alignment: 8) { raw in
             unsafe raw.storeBytes(of: FrameHeader.magicWord.littleEndian, toByteOffset: 0, as: UInt32.self)
             unsafe raw.storeBytes(of: payloadByteCount.littleEndian, toByteOffset: 4, as: UInt32.self)

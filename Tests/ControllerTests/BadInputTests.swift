@@ -65,8 +65,8 @@ func closedByHub(_ fd: FileDescriptor) -> Bool {
 }
 
 @Suite(.serialized) struct BadInputTests {
-    @Test func everyBadInputGetsItsCodeAndGoodDevicesKeepRecording() async throws {
-        let testHub = try await TestHub.start { $0.deviceTokens = ["rogue": "rogue-token"] }
+    @Test(arguments: TestHub.engines) func everyBadInputGetsItsCodeAndGoodDevicesKeepRecording(engine: String) async throws {
+        let testHub = try await TestHub.start(engine: engine) { $0.deviceTokens = ["rogue": "rogue-token"] }
         let good = [testHub.agent("good-1", offsetMillis: 10), testHub.agent("good-2", offsetMillis: -20)]
         let tasks = good.map { agent in Task { await agent.run() } }
         try await testHub.waitForDevices(2)

@@ -12,8 +12,8 @@ import Wire
 @Suite(.serialized) struct EndToEndTests {
     /// Eight simulated devices with distinct clock offsets record a few seconds; every stored frame is
     /// checked against the generator, the manifest counts match, and the devices got their durable acks.
-    @Test func eightDevicesRecordEveryByte() async throws {
-        let testHub = try await TestHub.start()
+    @Test(arguments: TestHub.engines) func eightDevicesRecordEveryByte(engine: String) async throws {
+        let testHub = try await TestHub.start(engine: engine)
         let agents = (1...8).map { testHub.agent("phone-\($0)", offsetMillis: 100 + Double($0) * 37.5, skewPPM: Double($0) * 5) }
         let tasks = agents.map { agent in Task { await agent.run() } }
         try await testHub.waitForDevices(8)

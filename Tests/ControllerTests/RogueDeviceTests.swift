@@ -14,8 +14,8 @@ import Wire
 @testable import Controller
 
 @Suite(.serialized) struct RogueDeviceTests {
-    @Test func dataChannelViolationsAreRefusedAndStoredFramesSurvive() async throws {
-        let testHub = try await TestHub.start { $0.frameBytesMax = 4096 }
+    @Test(arguments: TestHub.engines) func dataChannelViolationsAreRefusedAndStoredFramesSurvive(engine: String) async throws {
+        let testHub = try await TestHub.start(engine: engine) { $0.frameBytesMax = 4096 }
         let port = testHub.httpPort
         let errors = Mutex<[ErrorCode]>([])
         let phase = Mutex("connecting")

@@ -16,8 +16,13 @@ final class TestHub: Sendable {
     let task: Task<Void, Error>
     let folder: String
 
-    static func start(_ edit: (inout HubConfiguration) -> Void = { _ in }) async throws -> TestHub {
+    /// Both data paths: the tests that move data run once on each.
+    static let engines = ["io_uring", "posix"]
+
+    /// Starts a hub whose data plane is `engine` ("io_uring" refuses to start without io_uring).
+    static func start(engine: String = "io_uring", _ edit: (inout HubConfiguration) -> Void = { _ in }) async throws -> TestHub {
         var configuration = HubConfiguration()
+        configuration.ingestEngine = engine
         configuration.httpPort = 0
         configuration.dataPort = 0
         configuration.syncPort = 0
@@ -30,6 +35,7 @@ final class TestHub: Sendable {
         logger.logLevel = .warning
         let hub = Hub(configuration: configuration, logger: logger)
         try hub.startServices()
+        #expect((hub.dataServer.engine != nil) == (engine == "io_uring"), "data plane is not \(engine)")
         let (ports, continuation) = AsyncStream<UInt16>.makeStream()
         let task = Task { try await hub.runHTTP { continuation.yield($0) } }
         var iterator = ports.makeAsyncIterator()

@@ -1,0 +1,151 @@
+// The io_uring ingest engine: a network thread and a storage thread, each with its own io_uring,
+// joined by two single-producer/single-consumer rings of `IngestEvent` descriptors and two eventfd
+// doorbells, sharing one buffer pool allocated at startup.
+//
+//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ toStorage ring ──▶ writev ──▶ stream file
+//                        ▲                                                     │
+//                        └──────────────── toNetwork ring (chunk released) ◀───┘
+//
+// The data server hands each connection over after its handshake (`adopt`); the durability flusher
+// syncs and acknowledges what the storage stage has written, as on the POSIX path.
+import Logging
+import Platform
+import Synchronization
+import SystemPackage
+import Wire
+
+/// Sizing and test hooks of the engine.
+public struct IngestEngineConfiguration: Sendable {
+    /// Bytes per pool chunk (a multiple of 4096).
+    public var chunkByteCount: Int
+    /// Chunks in the pool; the pool is allocated once, `chunkByteCount × chunkCount` bytes.
+    public var chunkCount: Int
+    public var frameBytesMax: Int
+    /// Descriptors each ring holds.
+    public var ringCapacity: Int
+    /// An artificial delay before each write (tests of a slow disk); 0 in service.
+    public var storageDelayNanos: Int64
+
+    public init(
+        chunkByteCount: Int = 1 << 20, chunkCount: Int = 128, frameBytesMax: Int = 8 << 20, ringCapacity: Int = 1 << 16,
+        storageDelayNanos: Int64 = 0
+    ) {
+        self.chunkByteCount = chunkByteCount
+        self.chunkCount = chunkCount
+        self.frameBytesMax = frameBytesMax
+        self.ringCapacity = ringCapacity
+        self.storageDelayNanos = storageDelayNanos
+    }
+
+    /// Chunks one frame of the largest allowed size can span (plus its header).
+    public var chunksPerLargestFrame: Int { (FrameHeader.byteCount + frameBytesMax + chunkByteCount - 1) / chunkByteCount + 1 }
+
+    /// Why this sizing cannot work, if it cannot.
+    public var problem: String? {
+        if chunkByteCount < 65_536 || chunkByteCount % 4096 != 0 { return "chunk size must be a multiple of 4096 and at least 64 KiB" }
+        if chunkCount < 2 * chunksPerLargestFrame {
+            return "a pool of \(chunkCount) chunks of \(chunkByteCount) bytes cannot hold two frames of frame_bytes_max (\(frameBytesMax) bytes)"
+        }
+        return nil
+    }
+}
+
+/// Counters the engine publishes for status and metrics (written by the engine threads, read anywhere).
+public final class IngestEngineStatistics: Sendable {
+    public let bytesReceived = Atomic<Int>(0)
+    public let bytesWritten = Atomic<Int>(0)
+    public let framesReceived = Atomic<Int>(0)
+    public let chunksInUse = Atomic<Int>(0)
+    public let chunksInUsePeak = Atomic<Int>(0)
+    /// Times a connection had to stop receiving because the pool was empty.
+    public let backpressureWaits = Atomic<Int>(0)
+    /// Connections waiting for chunks right now.
+    public let waitingConnections = Atomic<Int>(0)
+    public let connections = Atomic<Int>(0)
+}
+
+/// What both stages share. Everything here is either immutable, atomic, or behind a mutex that is
+/// taken only when a connection starts or ends.
+final class IngestEngineShared: Sendable {
+    let pool: BufferPool
+    let toStorage: SPSCRing<IngestEvent>
+    let toNetwork: SPSCRing<IngestEvent>
+    let storageBell: Doorbell
+    let networkBell: Doorbell
+    let inbox = Mutex<[Adoption]>([])
+    let slotWriters = Mutex<[Int32: StreamWriter]>([:])
+    let stopRequested = Atomic<Bool>(false)
+    let storageStopRequested = Atomic<Bool>(false)
+    let statistics = IngestEngineStatistics()
+    let frameBytesMax: Int
+    let storageDelayNanos: Int64
+    let logger: Logger
+
+    init(configuration: IngestEngineConfiguration, logger: Logger) throws(Errno) {
+        pool = BufferPool(chunkByteCount: configuration.chunkByteCount, chunkCount: configuration.chunkCount)
+        toStorage = SPSCRing(capacity: configuration.ringCapacity)
+        toNetwork = SPSCRing(capacity: configuration.ringCapacity)
+        storageBell = try Doorbell()
+        networkBell = try Doorbell()
+        frameBytesMax = configuration.frameBytesMax
+        storageDelayNanos = configuration.storageDelayNanos
+        self.logger = logger
+    }
+}
+
+/// Why the engine could not start: the caller falls back to POSIX I/O and says so.
+public struct IngestEngineError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public final class IngestEngine: Sendable {
+    public let configuration: IngestEngineConfiguration
+    let shared: IngestEngineShared
+    let network: NetworkStage
+    let storage: StorageStage
+    private let threads = Mutex<(network: PlatformThread?, storage: PlatformThread?)>((nil, nil))
+
+    /// Allocates the pool and sets up both rings.
+    /// - Throws: `IngestEngineError` with the cause (io_uring refused, bad sizing, no descriptors).
+    public init(configuration: IngestEngineConfiguration, logger: Logger) throws(IngestEngineError) {
+        if let problem = configuration.problem { throw IngestEngineError(description: problem) }
+        self.configuration = configuration
+        do {
+            shared = try IngestEngineShared(configuration: configuration, logger: logger)
+        } catch { throw IngestEngineError(description: "eventfd: \(error)") }
+        do {
+            network = try NetworkStage(engine: shared, entryCount: 256)
+            storage = try StorageStage(engine: shared, entryCount: 256)
+        } catch { throw IngestEngineError(description: "\(error)") }
+        let pool = "\(configuration.chunkCount) × \(configuration.chunkByteCount / 1024) KiB = \(shared.pool.totalByteCount >> 20) MiB"
+        logger.info("ingest engine: io_uring, buffer pool of \(pool), CRC32C \(CRC32C.implementation)")
+    }
+
+    public var statistics: IngestEngineStatistics { shared.statistics }
+    public var pool: BufferPool { shared.pool }
+
+    public func start() {
+        let storageThread = PlatformThread.spawn(name: "ls-storage") { [storage] in storage.run() }
+        let networkThread = PlatformThread.spawn(name: "ls-network") { [network] in network.run() }
+        threads.withLock { $0 = (networkThread, storageThread) }
+    }
+
+    /// Takes over a data connection whose handshake was accepted and answered. The writer is claimed
+    /// for it; the engine releases the claim and then calls `onEnd` when the connection is over.
+    func adopt(_ adoption: Adoption) {
+        shared.inbox.withLock { $0.append(adoption) }
+        shared.networkBell.ring()
+    }
+
+    /// Ends every connection (after their received frames are written) and stops both threads.
+    public func stop() {
+        shared.stopRequested.store(true, ordering: .releasing)
+        shared.networkBell.ring()
+        let (networkThread, storageThread) = threads.withLock { $0 }
+        networkThread?.join()
+        shared.storageStopRequested.store(true, ordering: .releasing)
+        shared.storageBell.ring()
+        storageThread?.join()
+        threads.withLock { $0 = (nil, nil) }
+    }
+}

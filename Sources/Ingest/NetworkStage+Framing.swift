@@ -1,0 +1,115 @@
+// The network stage's framing: walking received bytes in place, checking each frame, and handing
+// it to the storage stage as segment descriptors (see NetworkStage.swift for the positions).
+import Platform
+import Wire
+
+extension NetworkStage {
+    /// Hands every whole, checked frame received so far to the storage stage.
+    func parse(_ connection: NetworkConnection, now: Int64) {
+        var emitted = false
+        defer {
+            if emitted { engine.storageBell.ring() }
+            releaseConsumedChunks(connection)
+        }
+        let limit = engine.frameBytesMax
+        while true {
+            let available = connection.received - connection.parsed
+            if connection.header == nil {
+                guard available >= UInt64(FrameHeader.byteCount) else { return }
+                do throws(WireError) {
+                    let header = try decodeHeader(connection, payloadBytesMax: limit)
+                    guard header.streamID == connection.adoption.writer.streamID else {
+                        throw WireError(
+                            .unknownStream, "frame for stream \(header.streamID) on the connection of stream \(connection.adoption.writer.streamID)")
+                    }
+                    guard header.sequence == connection.nextSequence else {
+                        throw WireError(.sequenceMismatch, "frame sequence \(header.sequence), expected \(connection.nextSequence)")
+                    }
+                    connection.header = header
+                } catch {
+                    fail(connection, error)
+                    return
+                }
+            }
+            guard let header = connection.header else { return }
+            let total = UInt64(FrameHeader.byteCount) + UInt64(header.payloadByteCount)
+            guard available >= total else { return }
+            let segmentCount = Int((total + UInt64(chunkBytes) - 1) / UInt64(chunkBytes)) + 1
+            guard engine.toStorage.freeCount >= segmentCount + 1 else {
+                connection.parseBlocked = true
+                return
+            }
+            var crc = header.prefixCRC()
+            forEachSegment(connection, from: connection.parsed + UInt64(FrameHeader.byteCount), count: UInt64(header.payloadByteCount)) {
+                chunk, offset, length in
+                unsafe crc.update(UnsafeRawBufferPointer(start: engine.pool.chunk(chunk) + offset, count: length))
+            }
+            guard crc.value == header.crc else {
+                fail(connection, WireError(.crcMismatch, "frame \(header.sequence) of stream \(header.streamID) failed its CRC32C check"))
+                return
+            }
+            var first = true
+            var remaining = total
+            forEachSegment(connection, from: connection.parsed, count: total) { chunk, offset, length in
+                remaining -= UInt64(length)
+                var event = IngestEvent(kind: .segment, slot: connection.slot)
+                event.flags = (first ? IngestEvent.frameStart : 0) | (remaining == 0 ? IngestEvent.frameEnd : 0)
+                event.chunk = chunk
+                event.offset = Int32(offset)
+                event.length = Int32(length)
+                event.payloadByteCount = Int32(header.payloadByteCount)
+                event.sequence = header.sequence
+                event.hubReceiveNanos = now
+                event.frameCRC = header.crc
+                first = false
+                chunkReferences[Int(chunk)] += 1
+                segmentsInFlight += 1
+                pushToStorage(event)
+            }
+            emitted = true
+            connection.parsed += total
+            connection.nextSequence += 1
+            connection.header = nil
+            engine.statistics.framesReceived.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Decodes the header at `parsed`, gathering its 32 bytes from one or two chunks.
+    func decodeHeader(_ connection: NetworkConnection, payloadBytesMax: Int) throws(WireError) -> FrameHeader {
+        try unsafe withUnsafeTemporaryAllocation(of: UInt8.self, capacity: FrameHeader.byteCount) { bytes throws(WireError) in
+            var filled = 0
+            forEachSegment(connection, from: connection.parsed, count: UInt64(FrameHeader.byteCount)) { chunk, offset, length in
+                unsafe UnsafeMutableRawPointer(bytes.baseAddress!).advanced(by: filled)
+                    .copyMemory(from: engine.pool.chunk(chunk) + offset, byteCount: length)
+                filled += length
+            }
+            return try FrameHeader.decode(unsafe UnsafeBufferPointer(bytes).span, payloadBytesMax: payloadBytesMax)
+        }
+    }
+
+    /// Calls `body(chunk, offset, length)` for each piece of stream bytes [from, from + count).
+    func forEachSegment(_ connection: NetworkConnection, from: UInt64, count: UInt64, _ body: (Int32, Int, Int) -> Void) {
+        var position = from
+        let end = from + count
+        let size = UInt64(chunkBytes)
+        for held in connection.chunks where position < end {
+            let chunkEnd = held.start + size
+            guard position < chunkEnd else { continue }
+            let length = min(end, chunkEnd) - position
+            body(held.index, Int(position - held.start), Int(length))
+            position += length
+        }
+        precondition(position == end, "stream bytes outside the held chunks")
+    }
+
+    /// Drops the holder reference of chunks whose bytes are all handed on.
+    func releaseConsumedChunks(_ connection: NetworkConnection) {
+        var dropped = 0
+        for held in connection.chunks {
+            guard held.start + UInt64(chunkBytes) <= connection.parsed else { break }
+            dropReference(held.index)
+            dropped += 1
+        }
+        if dropped > 0 { connection.chunks.removeFirst(dropped) }
+    }
+}

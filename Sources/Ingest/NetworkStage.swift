@@ -1,0 +1,366 @@
+// The ingest engine's network stage, on its own thread with its own io_uring.
+//
+// Each adopted data connection receives straight into a chunk of the buffer pool (one receive in
+// flight per connection, as many bytes as the chunk has room for). After each completion the stage
+// walks the received bytes in place: it decodes each frame header (a header may straddle two
+// chunks), checks stream, sequence and length, checks the CRC32C over the payload where it lies, and
+// hands the frame to the storage stage as segment descriptors (chunk, offset, length). Nothing is
+// copied between the socket and the disk write.
+//
+// Positions are counted in stream bytes since the connection was adopted: `received` (the kernel has
+// filled up to here), `parsed` (whole frames handed on up to here). A connection holds the chunks
+// covering [first chunk start, received); a chunk is referenced once by its holder and once per
+// segment in flight, and returns to the free list at zero.
+//
+// Backpressure: when a connection needs a chunk and the pool has none, it stops receiving and waits
+// in a FIFO; TCP flow control then slows the device. A connection that knows its frame's length asks
+// for every chunk the frame still needs at once, so waiters hold at most two chunks each. If every
+// chunk is held by waiters and nothing is in flight to the disk (a configuration with too small a
+// pool for its connections), the newest waiter is ended with `hub_full`; its device reconnects and
+// resends from its last acknowledged frame, so nothing is lost.
+import Logging
+import Platform
+import SystemPackage
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A data connection handed to the engine after its handshake.
+struct Adoption: Sendable {
+    var fd: FileDescriptor
+    var writer: StreamWriter
+    var deviceID: String
+    /// Called on the network thread once the connection is over and its writes are done (the writer
+    /// claim is released first); the argument is the protocol or storage error that ended it, if any.
+    var onEnd: @Sendable (WireError?) -> Void
+}
+
+final class NetworkConnection {
+    let slot: Int32
+    let adoption: Adoption
+    var chunks: [(index: Int32, start: UInt64)] = []
+    var reserved: [Int32] = []
+    var received: UInt64 = 0
+    var parsed: UInt64 = 0
+    var nextSequence: UInt64
+    var header: FrameHeader?
+    var receiving = false
+    var waiting = false
+    var parseBlocked = false
+    var ending = false
+    var endQueued = false
+    var shutDown = false
+    var failure: WireError?
+
+    init(slot: Int32, adoption: Adoption) {
+        self.slot = slot
+        self.adoption = adoption
+        nextSequence = adoption.writer.nextSequence
+    }
+}
+
+final class NetworkStage: @unchecked Sendable {
+    static let receiveTag: UInt64 = 1 << 56
+    static let bellTag: UInt64 = 2 << 56
+
+    let engine: IngestEngineShared
+    var ring: URing
+    var connections: [NetworkConnection?] = []
+    var freeSlots: [Int32] = []
+    var freeChunks: [Int32]
+    var chunkReferences: [Int32]
+    var waiters: [Int32] = []
+    var segmentsInFlight = 0
+    var pendingEnds: [Int32] = []
+    var completions: [URingCompletion] = []
+    let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    var stopping = false
+
+    init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
+        self.engine = engine
+        ring = try URing(entryCount: entryCount)
+        freeChunks = (0..<Int32(engine.pool.chunkCount)).reversed()
+        chunkReferences = [Int32](repeating: 0, count: engine.pool.chunkCount)
+        completions.reserveCapacity(256)
+    }
+
+    deinit { unsafe bellBuffer.deallocate() }
+
+    var chunkBytes: Int { engine.pool.chunkByteCount }
+
+    /// The thread body: runs until stopped and every connection has drained.
+    func run() {
+        armBell()
+        while true {
+            stopping = stopping || engine.stopRequested.load(ordering: .acquiring)
+            adoptNew()
+            drainStorageEvents()
+            retryBlocked()
+            serveWaiters()
+            if stopping {
+                for case let connection? in connections where !connection.shutDown {
+                    connection.shutDown = true
+                    Socket.shutdown(connection.adoption.fd)
+                }
+                if connections.allSatisfy({ $0 == nil }) && engine.inbox.withLock({ $0.isEmpty }) { break }
+            }
+            publishStatistics()
+            do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
+                engine.logger.critical("ingest network stage: \(error)")
+                HostClock.sleep(nanos: 10_000_000)
+            }
+            completions.removeAll(keepingCapacity: true)
+            _ = ring.reap(into: &completions, limit: 256)
+            let now = HostClock.monotonicNanos()
+            for completion in completions {
+                if completion.userData == NetworkStage.bellTag {
+                    engine.networkBell.answer()
+                    armBell()
+                } else if completion.userData & NetworkStage.receiveTag != 0 {
+                    let slot = Int(completion.userData & 0xFFFF_FFFF)
+                    if let connection = connections[slot] { receiveCompleted(connection, result: completion.result, now: now) }
+                }
+            }
+        }
+    }
+
+    func armBell() {
+        prepare { unsafe ring.prepareRead(fd: engine.networkBell.fd, buffer: bellBuffer, count: 8, userData: NetworkStage.bellTag) }
+    }
+
+    /// Queues one submission, submitting the queue first when it is full.
+    func prepare(_ body: () -> Bool) {
+        if body() { return }
+        try? ring.submit()
+        if !body() { engine.logger.critical("ingest network stage: submission queue still full") }
+    }
+
+    func adoptNew() {
+        let adopted = engine.inbox.withLock { inbox in
+            defer { inbox.removeAll() }
+            return inbox
+        }
+        for adoption in adopted {
+            let slot: Int32
+            if let free = freeSlots.popLast() { slot = free } else {
+                slot = Int32(connections.count)
+                connections.append(nil)
+            }
+            let connection = NetworkConnection(slot: slot, adoption: adoption)
+            connections[Int(slot)] = connection
+            engine.slotWriters.withLock { $0[slot] = adoption.writer }
+            var open = IngestEvent(kind: .open, slot: slot)
+            open.sequence = connection.nextSequence
+            pushToStorage(open)
+            engine.storageBell.ring()
+            if stopping {
+                connection.failure = nil
+                end(connection)
+            } else {
+                startReceive(connection)
+            }
+        }
+    }
+
+    /// The forward ring is sized for every segment the pool can hold plus one control event per
+    /// connection, so a push for an open or end event never finds it full; a frame waits when it is.
+    func pushToStorage(_ event: IngestEvent) {
+        while !engine.toStorage.push(event) {
+            engine.storageBell.ring()
+            HostClock.sleep(nanos: 100_000)
+        }
+    }
+
+    func drainStorageEvents() {
+        while let event = engine.toNetwork.pop() {
+            switch event.kind {
+            case .released:
+                segmentsInFlight -= 1
+                dropReference(event.chunk)
+            case .drained:
+                guard let connection = connections[Int(event.slot)] else { continue }
+                connections[Int(event.slot)] = nil
+                freeSlots.append(event.slot)
+                engine.slotWriters.withLock { $0[event.slot] = nil }
+                connection.adoption.writer.release()
+                connection.adoption.onEnd(connection.failure)
+            case .failed:
+                guard let connection = connections[Int(event.slot)], !connection.ending else { continue }
+                let reason = connection.adoption.writer.failure ?? "writing the stream file failed"
+                connection.failure = WireError(.storageError, reason)
+                if connection.receiving {
+                    Socket.shutdown(connection.adoption.fd)
+                } else {
+                    end(connection)
+                }
+            default:
+                engine.logger.error("ingest network stage: unexpected event \(event.kind)")
+            }
+        }
+    }
+
+    func retryBlocked() {
+        for index in pendingEnds.indices.reversed() {
+            let slot = pendingEnds[index]
+            if engine.toStorage.push(IngestEvent(kind: .end, slot: slot)) {
+                pendingEnds.remove(at: index)
+                engine.storageBell.ring()
+            }
+        }
+        for case let connection? in connections where connection.parseBlocked && !connection.ending {
+            connection.parseBlocked = false
+            parse(connection, now: HostClock.monotonicNanos())
+            if !connection.ending { startReceive(connection) }
+        }
+    }
+
+    // MARK: receiving
+
+    /// Posts the next receive, into the current chunk or a new one; waits for chunks when the pool is dry.
+    func startReceive(_ connection: NetworkConnection) {
+        guard !connection.receiving, !connection.waiting, !connection.ending, !connection.parseBlocked else { return }
+        if connection.chunks.isEmpty || connection.received == connection.chunks[connection.chunks.count - 1].start + UInt64(chunkBytes) {
+            if let next = connection.reserved.popLast() {
+                connection.chunks.append((next, connection.received))
+            } else {
+                let need = chunksNeeded(connection)
+                guard waiters.isEmpty, freeChunks.count >= need else {
+                    connection.waiting = true
+                    waiters.append(connection.slot)
+                    engine.statistics.backpressureWaits.add(1, ordering: .relaxed)
+                    return
+                }
+                grant(need, to: connection)
+            }
+        }
+        let current = connection.chunks[connection.chunks.count - 1]
+        let fill = Int(connection.received - current.start)
+        let target = unsafe engine.pool.chunk(current.index) + fill
+        prepare {
+            unsafe ring.prepareReceive(
+                fd: connection.adoption.fd, buffer: target, count: UInt32(chunkBytes - fill),
+                userData: NetworkStage.receiveTag | UInt64(connection.slot))
+        }
+        connection.receiving = true
+    }
+
+    /// Chunks this connection needs to finish the frame it is in (at least one).
+    func chunksNeeded(_ connection: NetworkConnection) -> Int {
+        guard let header = connection.header else { return 1 }
+        let frameEnd = connection.parsed + UInt64(FrameHeader.byteCount) + UInt64(header.payloadByteCount)
+        guard frameEnd > connection.received else { return 1 }
+        let missing = Int(frameEnd - connection.received)
+        return max(1, (missing + chunkBytes - 1) / chunkBytes)
+    }
+
+    func grant(_ count: Int, to connection: NetworkConnection) {
+        for index in 0..<count {
+            let chunk = freeChunks.removeLast()
+            chunkReferences[Int(chunk)] = 1
+            if index == 0 { connection.chunks.append((chunk, connection.received)) } else { connection.reserved.append(chunk) }
+        }
+    }
+
+    /// Grants chunks to waiters in arrival order; ends the newest waiter when nothing can ever free one.
+    func serveWaiters() {
+        while let first = waiters.first {
+            guard let connection = connections[Int(first)], connection.waiting else {
+                waiters.removeFirst()
+                continue
+            }
+            let need = chunksNeeded(connection)
+            if freeChunks.count >= need {
+                waiters.removeFirst()
+                connection.waiting = false
+                grant(need, to: connection)
+                startReceive(connection)
+                continue
+            }
+            if segmentsInFlight == 0, let newest = waiters.popLast(), let victim = connections[Int(newest)] {
+                victim.waiting = false
+                victim.failure = WireError(
+                    .hubFull, "ingest buffer pool exhausted (\(engine.pool.chunkCount) chunks of \(chunkBytes) bytes); reconnect and resend")
+                engine.logger.error("ingest buffer pool too small for its connections: ending one (raise ingest_buffer_mib)")
+                end(victim)
+                continue
+            }
+            break
+        }
+        engine.statistics.waitingConnections.store(waiters.count, ordering: .relaxed)
+    }
+
+    func receiveCompleted(_ connection: NetworkConnection, result: Int32, now: Int64) {
+        connection.receiving = false
+        if connection.failure != nil || connection.ending {
+            end(connection)
+            return
+        }
+        guard result > 0 else {
+            if result == 0 && connection.received != connection.parsed && !connection.shutDown {
+                connection.failure = WireError(.badFrame, "connection closed inside a frame")
+            }
+            end(connection)
+            return
+        }
+        connection.received += UInt64(result)
+        engine.statistics.bytesReceived.add(Int(result), ordering: .relaxed)
+        parse(connection, now: now)
+        if !connection.ending { startReceive(connection) }
+    }
+
+    func dropReference(_ chunk: Int32) {
+        chunkReferences[Int(chunk)] -= 1
+        precondition(chunkReferences[Int(chunk)] >= 0, "chunk released twice")
+        if chunkReferences[Int(chunk)] == 0 { freeChunks.append(chunk) }
+    }
+
+    // MARK: ending
+
+    func fail(_ connection: NetworkConnection, _ error: WireError) {
+        connection.failure = error
+        end(connection)
+    }
+
+    /// Stops receiving, gives back held chunks, and asks the storage stage to finish the stream.
+    /// The connection is reported ended when the storage stage answers `drained`.
+    func end(_ connection: NetworkConnection) {
+        guard !connection.endQueued else { return }
+        connection.ending = true
+        guard !connection.receiving else {
+            // The receive in flight completes (the socket is shut down) and calls back here.
+            if !connection.shutDown {
+                connection.shutDown = true
+                Socket.shutdown(connection.adoption.fd)
+            }
+            return
+        }
+        connection.endQueued = true
+        if connection.waiting {
+            connection.waiting = false
+            waiters.removeAll { $0 == connection.slot }
+        }
+        for held in connection.chunks { dropReference(held.index) }
+        connection.chunks.removeAll()
+        for chunk in connection.reserved {
+            chunkReferences[Int(chunk)] = 0
+            freeChunks.append(chunk)
+        }
+        connection.reserved.removeAll()
+        if engine.toStorage.push(IngestEvent(kind: .end, slot: connection.slot)) {
+            engine.storageBell.ring()
+        } else {
+            pendingEnds.append(connection.slot)
+        }
+    }
+
+    func publishStatistics() {
+        let inUse = engine.pool.chunkCount - freeChunks.count
+        engine.statistics.chunksInUse.store(inUse, ordering: .relaxed)
+        if inUse > engine.statistics.chunksInUsePeak.load(ordering: .relaxed) {
+            engine.statistics.chunksInUsePeak.store(inUse, ordering: .relaxed)
+        }
+        engine.statistics.connections.store(connections.count - freeSlots.count, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,256 @@
+// The ingest engine's storage stage, on its own thread with its own io_uring.
+//
+// It takes checked frames from the network stage as segment descriptors and appends them to their
+// stream files with gathering writes: for each frame, the 16-byte record header (built here, in a
+// per-stream arena) and then the frame's bytes where the kernel received them. One write is in
+// flight per stream, at the file offset after the last whole record, so records land in order and a
+// failed or short write is cut back to whole records. After each write the chunks go back to the
+// network stage. fdatasync and acknowledgements stay with the durability flusher, which syncs
+// whatever the stage has completed.
+import Logging
+import Platform
+import SystemPackage
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class StorageStream {
+    static let framesPerWriteMax = 256
+    static let vectorsPerWriteMax = 1024
+
+    let slot: Int32
+    let writer: StreamWriter
+    let fd: FileDescriptor
+    var fileEnd: Int64
+    var nextSequence: UInt64
+    /// Segments of whole frames not yet written, oldest first (from `pendingStart`).
+    var pending: [IngestEvent] = []
+    var pendingStart = 0
+    /// End of the last whole frame in `pending`: the storage thread may pop a frame's first segments
+    /// before the network thread has pushed its last.
+    var pendingEnd = 0
+    var inFlight: [IngestEvent] = []
+    var inFlightBytes = 0
+    var inFlightFrames = 0
+    var inFlightPayload: Int64 = 0
+    let vectors = unsafe UnsafeMutablePointer<iovec>.allocate(capacity: StorageStream.vectorsPerWriteMax)
+    let headers = unsafe UnsafeMutableRawPointer.allocate(
+        byteCount: StorageStream.framesPerWriteMax * StreamFileFormat.recordHeaderByteCount, alignment: 64)
+    let stamps = unsafe UnsafeMutablePointer<Int64>.allocate(capacity: StorageStream.framesPerWriteMax)
+    var ended = false
+    var failed = false
+
+    init(slot: Int32, writer: StreamWriter, firstSequence: UInt64) {
+        self.slot = slot
+        self.writer = writer
+        fd = writer.descriptor
+        fileEnd = writer.writtenByteCount
+        nextSequence = firstSequence
+        pending.reserveCapacity(1024)
+        inFlight.reserveCapacity(StorageStream.vectorsPerWriteMax)
+    }
+
+    deinit {
+        unsafe vectors.deallocate()
+        unsafe headers.deallocate()
+        unsafe stamps.deallocate()
+    }
+
+    var hasPending: Bool { pendingStart < pendingEnd }
+}
+
+final class StorageStage: @unchecked Sendable {
+    static let writeTag: UInt64 = 1 << 56
+    static let bellTag: UInt64 = 2 << 56
+
+    let engine: IngestEngineShared
+    var ring: URing
+    var streams: [StorageStream?] = []
+    var active = 0
+    var releases: [IngestEvent] = []
+    var completions: [URingCompletion] = []
+    let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+
+    init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
+        self.engine = engine
+        ring = try URing(entryCount: entryCount)
+        releases.reserveCapacity(4096)
+        completions.reserveCapacity(256)
+    }
+
+    deinit { unsafe bellBuffer.deallocate() }
+
+    func run() {
+        armBell()
+        while true {
+            takeEvents()
+            for case let stream? in streams { advance(stream) }
+            flushReleases()
+            if engine.storageStopRequested.load(ordering: .acquiring) && active == 0 && engine.toStorage.count == 0 { break }
+            do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
+                engine.logger.critical("ingest storage stage: \(error)")
+                HostClock.sleep(nanos: 10_000_000)
+            }
+            completions.removeAll(keepingCapacity: true)
+            _ = ring.reap(into: &completions, limit: 256)
+            for completion in completions {
+                if completion.userData == StorageStage.bellTag {
+                    engine.storageBell.answer()
+                    armBell()
+                } else if completion.userData & StorageStage.writeTag != 0, let stream = streams[Int(completion.userData & 0xFFFF_FFFF)] {
+                    writeCompleted(stream, result: completion.result)
+                }
+            }
+        }
+    }
+
+    func armBell() {
+        if unsafe ring.prepareRead(fd: engine.storageBell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag) { return }
+        try? ring.submit()
+        _ = unsafe ring.prepareRead(fd: engine.storageBell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag)
+    }
+
+    func takeEvents() {
+        while let event = engine.toStorage.pop() {
+            let slot = Int(event.slot)
+            switch event.kind {
+            case .open:
+                guard let writer = engine.slotWriters.withLock({ $0[event.slot] }) else {
+                    engine.logger.critical("ingest storage stage: slot \(slot) opened without a writer")
+                    continue
+                }
+                while streams.count <= slot { streams.append(nil) }
+                streams[slot] = StorageStream(slot: event.slot, writer: writer, firstSequence: event.sequence)
+                active += 1
+            case .segment:
+                guard let stream = streams[slot] else { continue }
+                if stream.failed {
+                    release(event)
+                } else {
+                    stream.pending.append(event)
+                    if event.flags & IngestEvent.frameEnd != 0 { stream.pendingEnd = stream.pending.count }
+                }
+            case .end:
+                streams[slot]?.ended = true
+            default:
+                engine.logger.error("ingest storage stage: unexpected event \(event.kind)")
+            }
+        }
+    }
+
+    /// Starts the stream's next write, or reports it drained once it has ended and nothing is left.
+    func advance(_ stream: StorageStream) {
+        if stream.inFlight.isEmpty && stream.hasPending && !stream.failed { submitWrite(stream) }
+        if stream.ended && stream.inFlight.isEmpty && (!stream.hasPending || stream.failed) {
+            for index in stream.pendingStart..<stream.pending.count { release(stream.pending[index]) }
+            streams[Int(stream.slot)] = nil
+            active -= 1
+            releases.append(IngestEvent(kind: .drained, slot: stream.slot))
+        }
+    }
+
+    /// One gathering write of as many whole pending frames as fit.
+    func submitWrite(_ stream: StorageStream) {
+        var vectorCount = 0
+        var frames = 0
+        var bytes = 0
+        var payload: Int64 = 0
+        var index = stream.pendingStart
+        let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
+        while index < stream.pendingEnd, frames < StorageStream.framesPerWriteMax {
+            // The frame's segments run from `index` to the one flagged frameEnd.
+            var last = index
+            while stream.pending[last].flags & IngestEvent.frameEnd == 0 { last += 1 }
+            let segmentCount = last - index + 1
+            guard vectorCount + segmentCount + 1 <= StorageStream.vectorsPerWriteMax else { break }
+            let first = stream.pending[index]
+            let header = unsafe stream.headers + frames * recordHeaderBytes
+            unsafe StreamFileFormat.storeRecordHeader(
+                hubReceiveNanos: first.hubReceiveNanos, frameCRC: first.frameCRC,
+                into: UnsafeMutableRawBufferPointer(start: header, count: recordHeaderBytes))
+            unsafe stream.vectors[vectorCount] = iovec(iov_base: header, iov_len: recordHeaderBytes)
+            vectorCount += 1
+            bytes += recordHeaderBytes
+            for segment in stream.pending[index...last] {
+                let base = unsafe engine.pool.chunk(segment.chunk) + Int(segment.offset)
+                unsafe stream.vectors[vectorCount] = iovec(iov_base: base, iov_len: Int(segment.length))
+                vectorCount += 1
+                bytes += Int(segment.length)
+                stream.inFlight.append(segment)
+            }
+            unsafe stream.stamps[frames] = first.hubReceiveNanos
+            payload += Int64(first.payloadByteCount)
+            frames += 1
+            index = last + 1
+        }
+        stream.pendingStart = index
+        if stream.pendingStart == stream.pending.count {
+            stream.pending.removeAll(keepingCapacity: true)
+            stream.pendingStart = 0
+            stream.pendingEnd = 0
+        } else if stream.pendingStart > 4096 {
+            stream.pending.removeFirst(stream.pendingStart)
+            stream.pendingEnd -= stream.pendingStart
+            stream.pendingStart = 0
+        }
+        stream.inFlightBytes = bytes
+        stream.inFlightFrames = frames
+        stream.inFlightPayload = payload
+        if engine.storageDelayNanos > 0 { HostClock.sleep(nanos: engine.storageDelayNanos) }
+        let tag = StorageStage.writeTag | UInt64(stream.slot)
+        var queued = unsafe ring.prepareWriteVector(
+            fd: stream.fd, vectors: stream.vectors, count: UInt32(vectorCount), offset: UInt64(stream.fileEnd), userData: tag)
+        if !queued {
+            try? ring.submit()
+            queued = unsafe ring.prepareWriteVector(
+                fd: stream.fd, vectors: stream.vectors, count: UInt32(vectorCount), offset: UInt64(stream.fileEnd), userData: tag)
+        }
+        if !queued { writeCompleted(stream, result: -Errno.resourceTemporarilyUnavailable.rawValue) }
+    }
+
+    func writeCompleted(_ stream: StorageStream, result: Int32) {
+        defer {
+            for segment in stream.inFlight { release(segment) }
+            stream.inFlight.removeAll(keepingCapacity: true)
+        }
+        guard Int(result) == stream.inFlightBytes else {
+            let reason =
+                result < 0
+                ? "writing \(stream.writer.path) failed: \(Errno(rawValue: -result))"
+                : "writing \(stream.writer.path) stopped short (\(result) of \(stream.inFlightBytes) bytes; is the disk full?)"
+            // Cut back to the last whole record; if even that fails, recovery's scan stops there.
+            try? FileIO.truncate(stream.fd, to: stream.fileEnd)
+            stream.writer.recordFailure(reason)
+            stream.failed = true
+            engine.logger.error("\(reason)")
+            releases.append(IngestEvent(kind: .failed, slot: stream.slot))
+            return
+        }
+        unsafe stream.writer.recordWritten(
+            firstSequence: stream.nextSequence, frameCount: stream.inFlightFrames, payloadByteCount: stream.inFlightPayload,
+            recordByteCount: Int64(stream.inFlightBytes), receiveNanos: UnsafeBufferPointer(start: stream.stamps, count: stream.inFlightFrames))
+        stream.nextSequence += UInt64(stream.inFlightFrames)
+        stream.fileEnd += Int64(stream.inFlightBytes)
+        engine.statistics.bytesWritten.add(stream.inFlightBytes, ordering: .relaxed)
+    }
+
+    func release(_ segment: IngestEvent) {
+        var event = IngestEvent(kind: .released, slot: segment.slot)
+        event.chunk = segment.chunk
+        releases.append(event)
+    }
+
+    /// Hands released chunks and stream events back to the network stage (what does not fit waits).
+    func flushReleases() {
+        guard !releases.isEmpty else { return }
+        var sent = 0
+        for event in releases {
+            guard engine.toNetwork.push(event) else { break }
+            sent += 1
+        }
+        releases.removeFirst(sent)
+        if sent > 0 { engine.networkBell.ring() }
+    }
+}

@@ -1,0 +1,239 @@
+// The io_uring engine against a real data server on loopback: frames of every size (spanning pool
+// chunks) land byte for byte; a slow disk produces backpressure, not loss or growth; a full disk
+// stops the stream with whole records only.
+import DeviceAgent
+import Foundation
+import Logging
+import Platform
+import Synchronization
+import SystemPackage
+import Testing
+import Wire
+@testable import Ingest
+
+/// Authorizes every stream it has a writer for and records reported failures.
+final class EngineHarness: DataChannelDelegate {
+    let writers: [UInt16: StreamWriter]
+    let failures = Mutex<[WireError]>([])
+
+    init(folder: String, streams: [UInt16]) throws {
+        var writers: [UInt16: StreamWriter] = [:]
+        for stream in streams {
+            writers[stream] = try StreamWriter(
+                sessionID: "s", deviceID: "d", streamID: stream, path: folder + "/stream-\(stream).lss",
+                header: StreamFileFormat.fileHeader(description: .object(["stream": .int(Int64(stream))])))
+        }
+        self.writers = writers
+    }
+
+    func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint, socket: FileDescriptor) -> Result<StreamWriter, WireError> {
+        guard let writer = writers[handshake.streamID] else { return .failure(WireError(.unknownStream, "no such stream")) }
+        return writer.claim(socket: socket) ? .success(writer) : .failure(WireError(.streamBusy, "busy"))
+    }
+
+    func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError) {
+        failures.withLock { $0.append(error) }
+    }
+
+    /// A data server on an ephemeral loopback port with an engine of `configuration`.
+    func serve(_ configuration: IngestEngineConfiguration) throws -> DataServer {
+        var logger = Logger(label: "engine-test")
+        logger.logLevel = .error
+        let engine = try IngestEngine(configuration: configuration, logger: logger)
+        let server = try DataServer(
+            configuration: DataServerConfiguration(
+                endpoint: try IPv4Endpoint(host: "127.0.0.1", port: 0), frameBytesMax: configuration.frameBytesMax),
+            delegate: self, engine: engine, logger: logger)
+        server.start()
+        return server
+    }
+
+    /// Waits (bounded) until `stream` has `count` frames written.
+    func waitForWritten(_ stream: UInt16, _ count: UInt64, seconds: Int = 20) {
+        for _ in 0..<(seconds * 100) where writers[stream]!.nextSequence < count { HostClock.sleep(nanos: 10_000_000) }
+    }
+}
+
+/// The payload of frame `sequence` of `stream`: one of 32 generated payloads per stream and size
+/// limit (generated once: a debug build is too slow to make one per frame at test speeds).
+func enginePayload(stream: UInt16, sequence: UInt64, sizeMax: Int) -> [UInt8] {
+    let key = "\(stream)/\(sizeMax)"
+    if let cached = payloadCache.withLock({ $0[key] }) { return cached[Int(sequence % 32)] }
+    let made = (0..<UInt64(32)).map { index in
+        var state = SplitMix64(seed: UInt64(stream) << 32 | index)
+        let size = Int(state.next() % UInt64(sizeMax + 1))
+        var bytes = [UInt8](repeating: 0, count: size)
+        for offset in stride(from: 0, to: size, by: 8) {
+            let word = state.next()
+            for byte in 0..<min(8, size - offset) { bytes[offset + byte] = UInt8(truncatingIfNeeded: word >> UInt64(byte * 8)) }
+        }
+        return bytes
+    }
+    payloadCache.withLock { $0[key] = made }
+    return made[Int(sequence % 32)]
+}
+
+let payloadCache = Mutex<[String: [[UInt8]]]>([:])
+
+/// Connects and completes the handshake for `stream`.
+func openStream(_ server: DataServer, stream: UInt16) throws -> FileDescriptor {
+    let fd = try Socket.connectTCP(server.boundEndpoint)
+    try Socket.sendAll(fd, DataHandshake(streamID: stream, resumeFrom: 0, deviceID: "d", token: "t", sessionID: "s").encoded())
+    var reply = [UInt8](repeating: 0, count: DataHandshake.replyByteCount)
+    _ = try reply.withUnsafeMutableBytes { try Socket.receiveExactly(fd, into: $0) }
+    let decoded = try DataHandshakeReply.decode(reply.span)
+    #expect(decoded.error == nil)
+    return fd
+}
+
+/// Checks every record of `stream`'s file against the generator.
+func verifyStream(_ harness: EngineHarness, _ stream: UInt16, frames: UInt64, sizeMax: Int) throws {
+    var next: UInt64 = 0
+    let scan = try StreamFileReader.scan(harness.writers[stream]!.path) { record in
+        #expect(record.header.sequence == next)
+        #expect(record.payload == enginePayload(stream: stream, sequence: next, sizeMax: sizeMax), "stream \(stream) frame \(next)")
+        next += 1
+    }
+    #expect(scan.isClean, "\(scan.problem ?? "")")
+    #expect(scan.frameCount == Int64(frames))
+}
+
+@Suite(.serialized) struct IngestEngineTests {
+    /// Three streams at once; frames from 0 to 200 KiB cross 64 KiB chunk boundaries, headers included.
+    @Test func framesOfEverySizeLandByteForByte() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1, 2, 3])
+        let sizeMax = 200_000
+        let configuration = IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: sizeMax)
+        let server = try harness.serve(configuration)
+        let frames: UInt64 = 120
+        let senders = [UInt16(1), 2, 3].map { stream in
+            PlatformThread.spawn(name: "sender-\(stream)") {
+                do {
+                    let fd = try openStream(server, stream: stream)
+                    for sequence in 0..<frames {
+                        let payload = enginePayload(stream: stream, sequence: sequence, sizeMax: sizeMax)
+                        let frame = DataFrame.encode(streamID: stream, sequence: sequence, captureNanos: Int64(sequence), payload: payload)
+                        try Socket.sendAll(fd, frame)
+                    }
+                    try fd.close()
+                } catch { Issue.record("sender \(stream): \(error)") }
+            }
+        }
+        for sender in senders { sender.join() }
+        for stream in [UInt16(1), 2, 3] { harness.waitForWritten(stream, frames) }
+        server.shutdown()
+        #expect(server.engine!.statistics.chunksInUse.load(ordering: .relaxed) == 0, "every chunk back in the pool")
+        #expect(harness.failures.withLock { $0.isEmpty })
+        for (stream, writer) in harness.writers {
+            try writer.close()
+            try verifyStream(harness, stream, frames: frames, sizeMax: sizeMax)
+        }
+    }
+
+    /// With every write delayed, the sender is held back by TCP: the bytes in the hub never exceed the
+    /// pool plus the kernel's socket buffers, the engine reports waits, and nothing is lost.
+    @Test func aSlowDiskPushesBackInsteadOfGrowing() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1])
+        let sizeMax = 60_000
+        let configuration = IngestEngineConfiguration(
+            chunkByteCount: 65_536, chunkCount: 8, frameBytesMax: sizeMax, storageDelayNanos: 50_000_000)
+        let server = try harness.serve(configuration)
+        let engine = try #require(server.engine)
+        let fd = try openStream(server, stream: 1)
+        var sent = 0
+        var sequence: UInt64 = 0
+        var worstBacklog = 0
+        let deadline = HostClock.monotonicNanos() + 1_500_000_000
+        while HostClock.monotonicNanos() < deadline {
+            let frame = DataFrame.encode(
+                streamID: 1, sequence: sequence, captureNanos: 0, payload: enginePayload(stream: 1, sequence: sequence, sizeMax: sizeMax))
+            try Socket.sendAll(fd, frame)
+            sent += frame.count
+            sequence += 1
+            worstBacklog = max(worstBacklog, sent - engine.statistics.bytesWritten.load(ordering: .relaxed))
+        }
+        try fd.close()
+        harness.waitForWritten(1, sequence, seconds: 60)
+        let waits = engine.statistics.backpressureWaits.load(ordering: .relaxed)
+        let peak = engine.statistics.chunksInUsePeak.load(ordering: .relaxed)
+        print("slow disk: sent \(sent) bytes in \(sequence) frames, worst backlog \(worstBacklog) bytes, \(waits) waits, peak \(peak) chunks")
+        server.shutdown()
+        #expect(waits > 0, "the pool ran dry and connections waited")
+        #expect(peak <= configuration.chunkCount)
+        // Pool (512 KiB) + loopback socket buffers (a few MiB at most) + frames counted as written late.
+        #expect(worstBacklog < 24 << 20, "the hub buffered \(worstBacklog) bytes")
+        try harness.writers[1]!.close()
+        try verifyStream(harness, 1, frames: sequence, sizeMax: sizeMax)
+    }
+
+    /// A 1 MiB tmpfs fills mid-stream: the connection ends with storage_error, the file holds only whole
+    /// records that verify, and the engine gives every chunk back. Needs root (mount); CI requires it.
+    @Test func aFullDiskStopsTheStreamWithWholeRecordsOnly() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        guard mountSmallTmpfs(folder) else { return }
+        defer { _ = run("/bin/umount", [folder]) }
+        let harness = try EngineHarness(folder: folder, streams: [1])
+        let sizeMax = 50_000
+        let server = try harness.serve(IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: sizeMax))
+        let fd = try openStream(server, stream: 1)
+        var sequence: UInt64 = 0
+        do {
+            while sequence < 1000 {
+                let payload = enginePayload(stream: 1, sequence: sequence, sizeMax: sizeMax)
+                try Socket.sendAll(fd, DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: payload))
+                sequence += 1
+            }
+        } catch {
+            // The hub ended the connection once the disk was full.
+        }
+        #expect(closedByHub(fd) || sequence < 1000)
+        try? fd.close()
+        for _ in 0..<500 where harness.failures.withLock({ $0.isEmpty }) { HostClock.sleep(nanos: 10_000_000) }
+        server.shutdown()
+        let failures = harness.failures.withLock { $0 }
+        #expect(failures.map(\.code) == [.storageError], "\(failures)")
+        let writer = harness.writers[1]!
+        #expect(writer.failure != nil)
+        #expect(server.engine!.statistics.chunksInUse.load(ordering: .relaxed) == 0)
+        _ = try? writer.close()
+        let written = writer.nextSequence
+        #expect(written > 0 && written < 1000, "some frames fit before the disk filled")
+        try verifyStream(harness, 1, frames: written, sizeMax: sizeMax)
+    }
+}
+
+/// Whether the hub closed `fd` (EOF or reset) within 6 s.
+func closedByHub(_ fd: FileDescriptor) -> Bool {
+    try? Socket.setReceiveTimeout(fd, millis: 6000)
+    var buffer = [UInt8](repeating: 0, count: 64)
+    for _ in 0..<16 {
+        do {
+            if try buffer.withUnsafeMutableBytes({ try Socket.receive(fd, into: $0) }) == 0 { return true }
+        } catch { return (error as? Errno) != .resourceTemporarilyUnavailable }
+    }
+    return false
+}
+
+/// Mounts a 1 MiB tmpfs on `folder`; false (with the reason printed, and a failure in CI) when it cannot.
+func mountSmallTmpfs(_ folder: String) -> Bool {
+    if run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", folder]) { return true }
+    let required = ProcessInfo.processInfo.environment["LOCKSTEP_REQUIRE_INTEGRATION"] == "1"
+    print("skipped: cannot mount a size-limited tmpfs here (needs root)")
+    #expect(!required, "mounting a tmpfs is required in CI")
+    return false
+}
+
+/// Runs a program and says whether it exited 0.
+func run(_ executable: String, _ arguments: [String]) -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    do { try process.run() } catch { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}
