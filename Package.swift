@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CNetTimestamp", path: "CShims/CNetTimestamp"),
         // Hardware CRC32C: the one C loop (Swift has no per-function target features); dispatched in Wire.
         .target(name: "CCRC32C", path: "CShims/CCRC32C"),
+        .systemLibrary(name: "CPcap", path: "CShims/CPcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(
             name: "CLiburing", path: "CShims/CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
 
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "Platform",
             dependencies: [
-                "CNetTimestamp", "CLiburing",
+                "CNetTimestamp", "CLiburing", "CPcap",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict

@@ -12,6 +12,18 @@
 #include <time.h>
 /* eventfd (the ingest engine's doorbells) is not in Swift's Glibc module. */
 #include <sys/eventfd.h>
+/* Hardware timestamping: interface capabilities (ethtool), SIOCSHWTSTAMP, PTP hardware clocks. */
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/ptp_clock.h>
+
+/* ioctl is variadic; Swift cannot call variadic C functions. */
+static inline int lockstep_ioctl(int fd, unsigned long request, void *argument)
+{ return ioctl(fd, request, argument); }
+
+/* PTP_SYS_OFFSET_EXTENDED is built by the function-like _IOWR macro. */
+static inline unsigned long lockstep_ptp_sys_offset_extended(void) { return PTP_SYS_OFFSET_EXTENDED; }
 
 /* CMSG_FIRSTHDR is a macro over struct msghdr; Swift cannot call it. */
 static inline struct cmsghdr *lockstep_cmsg_firsthdr(const struct msghdr *msg)

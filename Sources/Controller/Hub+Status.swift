@@ -18,7 +18,9 @@ extension Hub {
             "ports": .object(["http": .int(Int64(configuration.httpPort)), "data": .int(Int64(dataEndpoint.port)),
                               "sync": .int(Int64(syncEndpoint.port))]),
             "storage": .string(dataServer.engine == nil ? "posix" : "io_uring"),
-            "timestamp_source": .string(syncService.kernelTimestamps ? "kernel" : "user"), "ingest": ingestJSON(),
+            "timestamp_source": .string(syncService.timestampMode),
+            "hardware_timestamps_fallback": syncService.hardwareFallbackReason.map(JSONValue.string) ?? .null,
+            "pcap_cross_check": syncService.pcapCrossCheckJSON ?? .null, "ingest": ingestJSON(),
         ])
     }
 
@@ -43,6 +45,7 @@ extension Hub {
         }
         let stats = engine.statistics
         fields["engine"] = .string("io_uring")
+        fields["writes"] = .string(engine.configuration.writeMode.rawValue)
         fields["pool"] = .object([
             "chunk_bytes": .int(Int64(engine.pool.chunkByteCount)), "chunks": .int(Int64(engine.pool.chunkCount)),
             "chunks_in_use": .int(Int64(stats.chunksInUse.load(ordering: .relaxed))),

@@ -89,7 +89,8 @@ public final class Hub: Sendable {
         do {
             sync = try SyncService(
                 configuration: SyncConfiguration(
-                    endpoint: try IPv4Endpoint(host: host, port: configuration.syncPort), rateHz: configuration.syncRateHz),
+                    endpoint: try IPv4Endpoint(host: host, port: configuration.syncPort), rateHz: configuration.syncRateHz,
+                    hardwareInterface: configuration.syncHardwareInterface, pcapInterface: configuration.syncPcapInterface),
                 logger: logger) { [weak self] deviceID, sample, _, source, accepted in
                     self?.recordSample(deviceID: deviceID, sample, source: source, accepted: accepted)
                 }

@@ -21,6 +21,10 @@ public struct HubConfiguration: Sendable, Equatable {
     public var durabilityIntervalMillis: Int64 = 100
     public var startLeadMillis: Int64 = 1500
     public var syncRateHz: Double = 8
+    /// Interface whose NIC stamps sync packets in hardware; nil uses kernel software stamps.
+    public var syncHardwareInterface: String?
+    /// Interface to capture sync packets on (libpcap) as a cross-check of the socket stamps.
+    public var syncPcapInterface: String?
     public var devicesMax = 64
     public var dataConnectionsMax = 512
     /// "auto" (io_uring, falling back to POSIX I/O when it cannot start), "io_uring" (refuse to start
@@ -28,6 +32,8 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestEngine = "auto"
     /// Size of the ingest buffer pool, allocated once at startup.
     public var ingestBufferMiB = 128
+    /// How the engine's storage stage writes: "io_uring" (ring submissions) or "pwritev" (inline).
+    public var ingestWrites = "io_uring"
 
     public init() {}
 
@@ -47,10 +53,13 @@ public struct HubConfiguration: Sendable, Equatable {
         "durability_interval_ms": "fdatasync period before acknowledging data",
         "start_lead_ms": "delay between the start command and the scheduled start instant",
         "sync_rate_hz": "steady time-sync exchange rate per device",
+        "sync_hardware_interface": "interface whose NIC stamps sync packets (needs a PHC and CAP_NET_ADMIN)",
+        "sync_pcap_interface": "interface to capture sync packets on as a cross-check (needs CAP_NET_RAW)",
         "devices_max": "most devices connected at once",
         "data_connections_max": "most data connections open at once",
         "ingest_engine": "auto, io_uring or posix: the data plane's I/O path",
         "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 128)",
+        "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
     ]
 
     /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
@@ -126,11 +135,26 @@ public struct HubConfiguration: Sendable, Equatable {
                 throw fail("must be a number in (0, 1000]")
             }
             syncRateHz = number
+        case "sync_hardware_interface":
+            guard let text = value as? String, !text.isEmpty, text.utf8.count < 16, !text.contains("/") else {
+                throw fail("must be an interface name (1-15 characters, no '/')")
+            }
+            syncHardwareInterface = text
+        case "sync_pcap_interface":
+            guard let text = value as? String, !text.isEmpty, text.utf8.count < 16, !text.contains("/") else {
+                throw fail("must be an interface name (1-15 characters, no '/'), e.g. lo or any")
+            }
+            syncPcapInterface = text
         case "devices_max": devicesMax = Int(try positive())
         case "data_connections_max": dataConnectionsMax = Int(try positive())
         case "ingest_engine":
             guard let text = value as? String, ["auto", "io_uring", "posix"].contains(text) else { throw fail("must be auto, io_uring or posix") }
             ingestEngine = text
+        case "ingest_writes":
+            guard let text = value as? String, IngestEngineConfiguration.WriteMode(rawValue: text) != nil else {
+                throw fail("must be io_uring or pwritev")
+            }
+            ingestWrites = text
         case "ingest_buffer_mib":
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
@@ -154,7 +178,9 @@ public struct HubConfiguration: Sendable, Equatable {
 
     /// The engine's sizing: 1 MiB chunks making up `ingestBufferMiB`.
     public var ingestEngineConfiguration: IngestEngineConfiguration {
-        IngestEngineConfiguration(chunkByteCount: 1 << 20, chunkCount: ingestBufferMiB, frameBytesMax: Int(frameBytesMax))
+        IngestEngineConfiguration(
+            chunkByteCount: 1 << 20, chunkCount: ingestBufferMiB, frameBytesMax: Int(frameBytesMax),
+            writeMode: IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) ?? .ring)
     }
 
     /// The token `deviceID` must present, if any token would be accepted.

@@ -1,9 +1,13 @@
 // The durability policy: every `intervalMillis`, fdatasync each open stream file that has new
 // records, then report the new durable bound so the device can be acknowledged. Runs on its own
-// thread so a slow disk never stalls the receive path.
+// thread so a slow disk never stalls the receive path. The fdatasyncs of one round go to the kernel
+// together through an io_uring (the filesystem can then commit them in one journal transaction, so a
+// round takes about as long as its slowest file rather than the sum); without io_uring they run
+// one after another.
 import Logging
 import Platform
 import Synchronization
+import SystemPackage
 import Wire
 
 public final class DurabilityFlusher: Sendable {
@@ -15,6 +19,8 @@ public final class DurabilityFlusher: Sendable {
     /// Called on the flusher thread with each writer whose durable bound advanced.
     private let onDurable: @Sendable (StreamWriter, SyncOutcome) -> Void
     private let onFailure: @Sendable (StreamWriter, String) -> Void
+    /// The flusher thread's ring for concurrent fdatasyncs (nil: serial syscalls).
+    private let ring: Mutex<URingBox?>
 
     public init(
         intervalMillis: Int64, logger: Logger, onDurable: @escaping @Sendable (StreamWriter, SyncOutcome) -> Void,
@@ -25,6 +31,9 @@ public final class DurabilityFlusher: Sendable {
         self.logger = logger
         self.onDurable = onDurable
         self.onFailure = onFailure
+        var box: URingBox?
+        if let ring = try? URing(entryCount: 64) { box = URingBox(ring) }
+        ring = Mutex(box)
     }
 
     public func start() {
@@ -48,9 +57,18 @@ public final class DurabilityFlusher: Sendable {
     /// Syncs every registered writer once (also called directly before a session closes).
     public func flushAll() {
         let current = writers.withLock { Array($0.values) }
-        for writer in current {
+        let pending = current.compactMap { writer in writer.beginSync().map { (writer, $0) } }
+        guard !pending.isEmpty else { return }
+        let errors = ring.withLock { box in
+            guard let ring = box else { return pending.map { _, sync in errnoOf { () throws(Errno) in try FileIO.dataSync(sync.fd) } } }
+            let (errors, broken) = ring.dataSyncAll(pending.map(\.1.fd))
+            // A ring that failed to submit may still hold entries: drop it (and them) for good.
+            if broken { box = nil }
+            return errors
+        }
+        for ((writer, sync), error) in zip(pending, errors) {
             do {
-                if let outcome = try writer.sync() { onDurable(writer, outcome) }
+                onDurable(writer, try writer.endSync(sync, error: error))
             } catch {
                 logger.error("fdatasync failed", metadata: ["path": "\(writer.path)", "errno": "\(error)"])
                 onFailure(writer, "fdatasync of \(writer.path) failed: \(error)")
@@ -61,5 +79,50 @@ public final class DurabilityFlusher: Sendable {
     public func stop() {
         running.store(false, ordering: .releasing)
         thread.withLock { $0 }?.join()
+    }
+}
+
+/// The Errno a throwing call failed with, or nil.
+func errnoOf(_ body: () throws(Errno) -> Void) -> Errno? {
+    do throws(Errno) {
+        try body()
+        return nil
+    } catch { return error }
+}
+
+/// A ring owned by the flusher thread (held in a Mutex only to make the flusher Sendable).
+final class URingBox {
+    var ring: URing
+    var completions: [URingCompletion] = []
+
+    init(_ ring: consuming URing) { self.ring = ring }
+
+    /// fdatasync of every descriptor at once; the error of each, in order, and whether the ring broke
+    /// (then the rest were synced with plain syscalls).
+    func dataSyncAll(_ descriptors: [FileDescriptor]) -> (errors: [Errno?], broken: Bool) {
+        var errors = [Errno?](repeating: nil, count: descriptors.count)
+        var done = [Bool](repeating: false, count: descriptors.count)
+        var outstanding = 0
+        var next = 0
+        while next < descriptors.count || outstanding > 0 {
+            while next < descriptors.count, ring.prepareDataSync(fd: descriptors[next], userData: UInt64(next)) {
+                next += 1
+                outstanding += 1
+            }
+            do { try ring.submit(waitCount: 1) } catch {
+                // The ring failed: sync whatever has no completion yet with plain syscalls.
+                for index in errors.indices where !done[index] {
+                    errors[index] = errnoOf { () throws(Errno) in try FileIO.dataSync(descriptors[index]) }
+                }
+                return (errors, true)
+            }
+            completions.removeAll(keepingCapacity: true)
+            outstanding -= ring.reap(into: &completions, limit: 64)
+            for completion in completions {
+                done[Int(completion.userData)] = true
+                if completion.result < 0 { errors[Int(completion.userData)] = Errno(rawValue: -completion.result) }
+            }
+        }
+        return (errors, false)
     }
 }

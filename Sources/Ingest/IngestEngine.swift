@@ -25,11 +25,25 @@ public struct IngestEngineConfiguration: Sendable {
     public var ringCapacity: Int
     /// An artificial delay before each write (tests of a slow disk); 0 in service.
     public var storageDelayNanos: Int64
+    /// How the storage stage writes: `.ring` submits each gathering write to its io_uring; `.inline`
+    /// calls pwritev on the storage thread. Buffered writes to ext4 mostly cannot complete without
+    /// blocking, so io_uring hands them to its io-wq worker threads; see docs/benchmarks.md for what
+    /// each costs.
+    public var writeMode: WriteMode
+    /// Fault injection for tests: every write after the first `afterWrites` fails with `errno`
+    /// without touching the file (the path a real EIO or ENOSPC from the kernel takes).
+    public var injectedWriteFailure: (afterWrites: Int, errno: Errno)?
+
+    public enum WriteMode: String, Sendable, CaseIterable {
+        case ring = "io_uring"
+        case inline = "pwritev"
+    }
 
     public init(
         chunkByteCount: Int = 1 << 20, chunkCount: Int = 128, frameBytesMax: Int = 8 << 20, ringCapacity: Int = 1 << 16,
-        storageDelayNanos: Int64 = 0
+        storageDelayNanos: Int64 = 0, writeMode: WriteMode = .ring
     ) {
+        self.writeMode = writeMode
         self.chunkByteCount = chunkByteCount
         self.chunkCount = chunkCount
         self.frameBytesMax = frameBytesMax
@@ -79,6 +93,8 @@ final class IngestEngineShared: Sendable {
     let statistics = IngestEngineStatistics()
     let frameBytesMax: Int
     let storageDelayNanos: Int64
+    let writeMode: IngestEngineConfiguration.WriteMode
+    let injectedWriteFailure: (afterWrites: Int, errno: Errno)?
     let logger: Logger
 
     init(configuration: IngestEngineConfiguration, logger: Logger) throws(Errno) {
@@ -89,6 +105,8 @@ final class IngestEngineShared: Sendable {
         networkBell = try Doorbell()
         frameBytesMax = configuration.frameBytesMax
         storageDelayNanos = configuration.storageDelayNanos
+        writeMode = configuration.writeMode
+        injectedWriteFailure = configuration.injectedWriteFailure
         self.logger = logger
     }
 }
@@ -118,7 +136,7 @@ public final class IngestEngine: Sendable {
             storage = try StorageStage(engine: shared, entryCount: 256)
         } catch { throw IngestEngineError(description: "\(error)") }
         let pool = "\(configuration.chunkCount) × \(configuration.chunkByteCount / 1024) KiB = \(shared.pool.totalByteCount >> 20) MiB"
-        logger.info("ingest engine: io_uring, buffer pool of \(pool), CRC32C \(CRC32C.implementation)")
+        logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(configuration.writeMode.rawValue), CRC32C \(CRC32C.implementation)")
     }
 
     public var statistics: IngestEngineStatistics { shared.statistics }

@@ -71,6 +71,7 @@ final class StorageStage: @unchecked Sendable {
     var active = 0
     var releases: [IngestEvent] = []
     var completions: [URingCompletion] = []
+    var writesSubmitted = 0
     let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
 
     init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
@@ -199,6 +200,19 @@ final class StorageStage: @unchecked Sendable {
         stream.inFlightFrames = frames
         stream.inFlightPayload = payload
         if engine.storageDelayNanos > 0 { HostClock.sleep(nanos: engine.storageDelayNanos) }
+        writesSubmitted += 1
+        if let injected = engine.injectedWriteFailure, writesSubmitted > injected.afterWrites {
+            writeCompleted(stream, result: -injected.errno.rawValue)
+            return
+        }
+        if engine.writeMode == .inline {
+            let result: Int
+            do throws(Errno) {
+                result = try unsafe FileIO.writeVector(stream.fd, stream.vectors, count: vectorCount, at: stream.fileEnd)
+            } catch { result = -Int(error.rawValue) }
+            writeCompleted(stream, result: Int32(clamping: result))
+            return
+        }
         let tag = StorageStage.writeTag | UInt64(stream.slot)
         var queued = unsafe ring.prepareWriteVector(
             fd: stream.fd, vectors: stream.vectors, count: UInt32(vectorCount), offset: UInt64(stream.fileEnd), userData: tag)

@@ -34,6 +34,9 @@ public final class StreamWriter: Sendable {
         var closing = false
         var closed = false
         var failure: String?
+        /// An fdatasync of the descriptor is running (close waits for it, so it never syncs a closed,
+        /// possibly reused, descriptor).
+        var syncing = false
         /// Receive stamps of recent frames, indexed by sequence modulo the capacity, to measure
         /// receive-to-durable latency at the next sync. Allocated once; when more than 4096 frames
         /// arrive between two syncs, only the newest 4096 are measured.
@@ -43,9 +46,6 @@ public final class StreamWriter: Sendable {
     static let receiveRingCount = 4096
 
     private let state: Mutex<State>
-    /// Serialises fdatasync against close, so the flusher never syncs a descriptor that was closed
-    /// (and possibly reused). The data connection's append never takes it.
-    private let fileLifetime = Mutex(())
 
     /// Opens (or creates) the stream file. A new file gets `header`; an existing one is appended after
     /// its last valid record (`resume` from recovery gives that sequence).
@@ -175,19 +175,45 @@ public final class StreamWriter: Sendable {
         state.withLock { $0.failure = $0.failure ?? reason }
     }
 
+    /// What one fdatasync covers: frames below `written`, on `fd`. See `beginSync`.
+    public struct PendingSync: Sendable {
+        public let fd: FileDescriptor
+        let written: UInt64
+        let durable: UInt64
+    }
+
+    /// Starts a sync if there is written data not yet durable: marks the writer as syncing (so `close`
+    /// waits) and returns what to sync. Finish with `endSync` whatever the fdatasync did.
+    public func beginSync() -> PendingSync? {
+        state.withLock { s in
+            guard !s.closed, !s.syncing, s.failure == nil, s.nextSequence > s.durableNextSequence else { return nil }
+            s.syncing = true
+            return PendingSync(fd: fd, written: s.nextSequence, durable: s.durableNextSequence)
+        }
+    }
+
+    /// Ends a sync begun with `beginSync`: the new durable bound and its latencies, or the failure
+    /// (final for the stream: Linux reports a writeback error once).
+    public func endSync(_ pending: PendingSync, error: Errno?) throws(Errno) -> SyncOutcome {
+        if let error {
+            state.withLock { s in
+                s.syncing = false
+                s.failure = s.failure ?? "fdatasync of \(path) failed: \(error)"
+            }
+            throw error
+        }
+        let outcome = markDurable(through: pending.written, previous: pending.durable, at: HostClock.monotonicNanos())
+        state.withLock { $0.syncing = false }
+        return outcome
+    }
+
     /// Syncs written data to disk; returns the new durable bound if it advanced, with the
-    /// receive-to-durable latency of each frame it made durable. Flusher thread only.
+    /// receive-to-durable latency of each frame it made durable.
     /// - Throws: the fdatasync error, after which the stream never acknowledges again.
     public func sync() throws(Errno) -> SyncOutcome? {
-        try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
-            let (written, durable, closed, failed) = state.withLock { ($0.nextSequence, $0.durableNextSequence, $0.closed, $0.failure != nil) }
-            guard !closed, !failed, written > durable else { return nil }
-            do throws(Errno) { try FileIO.dataSync(fd) } catch {
-                state.withLock { $0.failure = "fdatasync of \(path) failed: \(error)" }
-                throw error
-            }
-            return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
-        }
+        guard let pending = beginSync() else { return nil }
+        do throws(Errno) { try FileIO.dataSync(fd) } catch { return try endSync(pending, error: error) }
+        return try endSync(pending, error: nil)
     }
 
     /// Records the new durable bound and collects the latencies of the frames it covers.
@@ -206,27 +232,28 @@ public final class StreamWriter: Sendable {
     @discardableResult
     public func close() throws(Errno) -> SyncOutcome? {
         beginClosing()
-        // The data connection was shut down by the caller; wait (bounded) for its thread to let go.
-        for _ in 0..<5000 where state.withLock({ $0.claimed }) { HostClock.sleep(nanos: 1_000_000) }
-        return try fileLifetime.withLock { _ throws(Errno) -> SyncOutcome? in
-            let (wasClosed, stillClaimed, failed, written, durable) = state.withLock {
-                ($0.closed, $0.claimed, $0.failure != nil, $0.nextSequence, $0.durableNextSequence)
-            }
-            guard !wasClosed else { return nil }
-            guard !stillClaimed else {
-                // Never close a descriptor a thread may still write to: it could be reused by another file.
-                state.withLock { $0.failure = $0.failure ?? "data connection did not end; \(path) left open" }
-                return nil
-            }
-            state.withLock { $0.closed = true }
-            defer { try? fd.close() }
-            guard !failed else { return nil }
-            do throws(Errno) { try FileIO.dataSync(fd) } catch {
-                state.withLock { $0.failure = "final fdatasync of \(path) failed: \(error)" }
-                throw error
-            }
-            return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
+        // The data connection was shut down by the caller; wait (bounded) for it and any running sync.
+        for _ in 0..<5000 where state.withLock({ $0.claimed || $0.syncing }) { HostClock.sleep(nanos: 1_000_000) }
+        let (wasClosed, busy, failed, written, durable) = state.withLock { s in
+            let busy = s.claimed || s.syncing
+            let wasClosed = s.closed
+            // Marked closed under the same lock that `beginSync` checks, so no sync can start after this.
+            if !busy { s.closed = true }
+            return (wasClosed, busy, s.failure != nil, s.nextSequence, s.durableNextSequence)
         }
+        guard !wasClosed else { return nil }
+        guard !busy else {
+            // Never close a descriptor a thread may still use: it could be reused by another file.
+            state.withLock { $0.failure = $0.failure ?? "data connection or sync did not end; \(path) left open" }
+            return nil
+        }
+        defer { try? fd.close() }
+        guard !failed else { return nil }
+        do throws(Errno) { try FileIO.dataSync(fd) } catch {
+            state.withLock { $0.failure = $0.failure ?? "final fdatasync of \(path) failed: \(error)" }
+            throw error
+        }
+        return markDurable(through: written, previous: durable, at: HostClock.monotonicNanos())
     }
 }
 

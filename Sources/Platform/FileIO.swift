@@ -21,6 +21,11 @@ public enum FileIO {
         try errnoTyped { try unsafe bytes.withUnsafeBytes { raw in try unsafe writeAll(fd, raw) } }
     }
 
+    /// One gathering write at `offset` (pwritev); returns the byte count, which may be short.
+    public static func writeVector(_ fd: FileDescriptor, _ vectors: UnsafePointer<iovec>, count: Int, at offset: Int64) throws(Errno) -> Int {
+        try valueOrErrno { unsafe pwritev(fd.rawValue, vectors, Int32(count), off_t(offset)) }
+    }
+
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (0 at end of file).
     public static func read(_ fd: FileDescriptor, at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         try valueOrErrno { unsafe pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }

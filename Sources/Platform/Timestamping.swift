@@ -3,7 +3,7 @@
 // ntp_io_linux.c. The kernel stamps in CLOCK_REALTIME; `KernelStamp.monotonicNanos` converts with the
 // REALTIME − MONOTONIC difference read at conversion time (both clocks run at the same rate; only a
 // wall-clock step changes the difference, and the conversion happens within milliseconds of the stamp).
-// Hardware stamps (SIOCSHWTSTAMP, ts[2]) need a PTP-capable NIC, which the build hosts lack.
+// Hardware stamps (ts[2], raw PHC time) arrive in the same message when HardwareTimestamping set them up.
 import CNetTimestamp
 import SystemPackage
 
@@ -11,9 +11,24 @@ import SystemPackage
 import Glibc
 #endif
 
-/// A timestamp the kernel took, in CLOCK_REALTIME nanoseconds.
+/// A timestamp the kernel took: software in CLOCK_REALTIME nanoseconds, and the NIC's raw hardware
+/// stamp (PHC time) when hardware stamping is on and the NIC stamped this packet.
 public struct KernelStamp: Sendable, Equatable {
     public var realtimeNanos: Int64
+    public var hardwareNanos: Int64?
+
+    public init(realtimeNanos: Int64, hardwareNanos: Int64? = nil) {
+        self.realtimeNanos = realtimeNanos
+        self.hardwareNanos = hardwareNanos
+    }
+
+    /// From the three stamps of SCM_TIMESTAMPING (software ts[0], raw hardware ts[2]; zero = absent).
+    public static func from(software: timespec, hardware: timespec) -> KernelStamp? {
+        let softwareNanos = Int64(software.tv_sec) * 1_000_000_000 + Int64(software.tv_nsec)
+        let hardwareNanos = Int64(hardware.tv_sec) * 1_000_000_000 + Int64(hardware.tv_nsec)
+        guard softwareNanos != 0 else { return nil }
+        return KernelStamp(realtimeNanos: softwareNanos, hardwareNanos: hardwareNanos == 0 ? nil : hardwareNanos)
+    }
 
     /// The same instant on this process's CLOCK_MONOTONIC (which a time namespace may shift).
     public var monotonicNanos: Int64 { realtimeNanos - HostClock.realtimeMinusMonotonicNanos() }
@@ -84,7 +99,7 @@ public enum SocketTimestamping {
         }
     }
 
-    /// The software stamp (ts[0]) of an SCM_TIMESTAMPING message, copied out after an exact length check.
+    /// The software (ts[0]) and hardware (ts[2]) stamps of an SCM_TIMESTAMPING message, copied out after an exact length check.
     static func timestamp(in message: inout msghdr) -> KernelStamp? {
         var header = unsafe lockstep_cmsg_firsthdr(&message)
         while let current = unsafe header {
@@ -94,9 +109,7 @@ public enum SocketTimestamping {
                 unsafe withUnsafeMutableBytes(of: &stamps) { target in
                     unsafe target.copyMemory(from: UnsafeRawBufferPointer(start: lockstep_cmsg_data(current), count: target.count))
                 }
-                let software = stamps.ts.0
-                guard software.tv_sec != 0 || software.tv_nsec != 0 else { return nil }
-                return KernelStamp(realtimeNanos: Int64(software.tv_sec) * 1_000_000_000 + Int64(software.tv_nsec))
+                return KernelStamp.from(software: stamps.ts.0, hardware: stamps.ts.2)
             }
             header = unsafe lockstep_cmsg_nxthdr(&message, current)
         }

@@ -7,7 +7,12 @@ import Wire
 extension SyncService {
     func run() {
         var buffer = [UInt8](repeating: 0, count: 512)
+        var nextOffsetRead = HostClock.monotonicNanos()
         while running.load(ordering: .acquiring) {
+            if hardwareClock != nil, HostClock.monotonicNanos() >= nextOffsetRead {
+                refreshHardwareOffset()
+                nextOffsetRead = HostClock.monotonicNanos() + 250_000_000
+            }
             let waitMillis = sendDue()
             guard let events = try? Socket.waitEvents(fd, timeoutMillis: waitMillis) else { continue }
             if events.errorQueue { collectTransmitStamps() }
@@ -16,7 +21,7 @@ extension SyncService {
             guard let (count, peer, kernel) = try? buffer.withUnsafeMutableBytes({ raw in
                 try SocketTimestamping.receive(fd, into: raw)
             }) else { continue }
-            let t4 = kernel.map { Stamp(nanos: $0.monotonicNanos, source: .kernel) } ?? Stamp(nanos: userT4, source: .user)
+            let t4 = kernel.map(hubStamp) ?? Stamp(nanos: userT4, source: .user)
             collectTransmitStamps()  // t1 of this exchange may still sit on the error queue
             handle(Array(buffer[..<count]), from: peer, t4: t4)
         }
@@ -71,14 +76,14 @@ extension SyncService {
     func collectTransmitStamps() {
         guard kernelTimestamps else { return }
         while let (transmitKey, stamp) = try? SocketTimestamping.readTransmitStamp(fd) {
-            let kernelT1 = stamp.monotonicNanos
+            let kernelT1 = hubStamp(stamp)
             let now = HostClock.monotonicNanos()
             state.withLock { s in
                 guard let (key, id) = s.transmitKeys.removeValue(forKey: transmitKey), let userT1 = s.peers[key]?.pending[id] else { return }
                 // A stamp that does not lie between the user read before the send and now belongs to another
                 // datagram (the key count slipped): keep the user stamp rather than pair it wrongly.
-                guard userT1.source == .user, kernelT1 >= userT1.nanos - 1_000_000, kernelT1 <= now else { return }
-                s.peers[key]?.pending[id] = Stamp(nanos: kernelT1, source: .kernel)
+                guard userT1.source == .user, kernelT1.nanos >= userT1.nanos - 1_000_000, kernelT1.nanos <= now else { return }
+                s.peers[key]?.pending[id] = kernelT1
             }
         }
     }
@@ -99,17 +104,23 @@ extension SyncService {
                 if peer.endpoint != endpoint { peer.endpoint = endpoint; peer.sentCount = 0; peer.nextSendNanos = 0 }
                 return nil
             case .response:
-                guard let t1 = peer.pending.removeValue(forKey: packet.exchangeID) else { return nil }
+                guard var t1 = peer.pending.removeValue(forKey: packet.exchangeID) else { return nil }
+                // No send stamp from the socket: the capture's, when it saw the packet go out.
+                if t1.source == .user, let captured = crossCheck?.captureSend(key: packet.key, exchangeID: packet.exchangeID) {
+                    t1 = Stamp(nanos: captured, source: .pcap)
+                }
                 let t2 = Stamp(nanos: packet.timestampA, source: packet.sourceA)
                 let t3 = Stamp(nanos: packet.timestampB, source: packet.sourceB)
                 if packet.flags & SyncPacket.followUpPendingFlag != 0 {
                     peer.awaitingFollowUp[packet.exchangeID] = (t1, t2, t3, t4)
                     return nil
                 }
+                crossCheck?.recordHub(key: packet.key, exchangeID: packet.exchangeID, t1: t1, t4: t4)
                 return SyncService.complete(&peer, t1: t1, t2: t2, t3: t3, t4: t4)
             case .followUp:
                 guard let partial = peer.awaitingFollowUp.removeValue(forKey: packet.exchangeID) else { return nil }
                 let t3 = Stamp(nanos: packet.timestampA, source: packet.sourceA)
+                crossCheck?.recordHub(key: packet.key, exchangeID: packet.exchangeID, t1: partial.t1, t4: partial.t4)
                 return SyncService.complete(&peer, t1: partial.t1, t2: partial.t2, t3: t3, t4: partial.t4)
             case .sync:
                 s.ignoredCount += 1
@@ -136,5 +147,50 @@ extension SyncService {
             peer.lastSource = label
         }
         return (peer.deviceID, sample, peer.estimator.mapping, label, accepted)
+    }
+}
+
+extension SyncService {
+    /// The capture thread: every sync packet the capture sees, matched to its exchange.
+    func runCapture() {
+        guard let capture, let crossCheck else { return }
+        let port = boundEndpoint.port
+        while running.load(ordering: .acquiring) {
+            let frame: (realtimeNanos: Int64, bytes: [UInt8])?
+            do { frame = try capture.next() } catch {
+                if running.load(ordering: .acquiring) { logger.warning("pcap cross-check stopped: \(error)") }
+                return
+            }
+            guard let frame, let datagram = CapturedDatagram.udp(frame.bytes, linkType: capture.linkType),
+                let packet = try? SyncPacket.decode(Array(datagram.payload).span)
+            else { continue }
+            let monotonic = frame.realtimeNanos - HostClock.realtimeMinusMonotonicNanos()
+            if packet.kind == .sync && datagram.sourcePort == port {
+                crossCheck.recordCapture(key: packet.key, exchangeID: packet.exchangeID, outgoing: true, monotonicNanos: monotonic)
+            } else if packet.kind == .response && datagram.destinationPort == port {
+                crossCheck.recordCapture(key: packet.key, exchangeID: packet.exchangeID, outgoing: false, monotonicNanos: monotonic)
+            }
+        }
+    }
+
+    /// The cross-check's figures for status and benchmarks, or why it is not running (nil: not asked for).
+    public var pcapCrossCheckJSON: JSONValue? {
+        if let reason = pcapFallbackReason { return .object(["unavailable": .string(reason)]) }
+        guard let crossCheck else { return nil }
+        let summary = crossCheck.summary
+        func stats(_ values: [Int64]) -> JSONValue {
+            guard !values.isEmpty else { return .null }
+            let sorted = values.sorted()
+            let magnitudes = values.map { abs($0) }.sorted()
+            return .object([
+                "median_ns": .int(sorted[sorted.count / 2]), "p99_abs_ns": .int(magnitudes[min(magnitudes.count - 1, magnitudes.count * 99 / 100)]),
+                "max_abs_ns": .int(magnitudes.last!), "count": .int(Int64(values.count)),
+            ])
+        }
+        return .object([
+            "interface": .string(crossCheck.interface), "capture_timestamps": .string(crossCheck.timestampType),
+            "packets_captured": .int(Int64(summary.captured)), "exchanges_matched": .int(Int64(summary.matched)),
+            "send_minus_capture": stats(summary.send), "receive_minus_capture": stats(summary.receive),
+        ])
     }
 }

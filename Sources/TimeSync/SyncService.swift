@@ -22,9 +22,18 @@ public struct SyncConfiguration: Sendable {
     public var burstIntervalMillis: Int64
     /// Ask the kernel for software timestamps (SO_TIMESTAMPING); off means user-space stamps only.
     public var kernelTimestamps: Bool
+    /// The interface whose NIC should stamp sync packets in hardware (nil: software stamps). When it
+    /// cannot (no PHC, no privilege, a driver without support), the service falls back to kernel
+    /// software stamps and says why in `hardwareFallbackReason`.
+    public var hardwareInterface: String?
+    /// Interface to capture sync packets on with libpcap, as a cross-check on the socket stamps (and
+    /// the send stamp when the socket gives none). Needs CAP_NET_RAW; without it, the reason is kept.
+    public var pcapInterface: String?
 
     public init(endpoint: IPv4Endpoint, rateHz: Double = 8, burstCount: Int = 16, burstIntervalMillis: Int64 = 25,
-                kernelTimestamps: Bool = true) {
+                kernelTimestamps: Bool = true, hardwareInterface: String? = nil, pcapInterface: String? = nil) {
+        self.hardwareInterface = hardwareInterface
+        self.pcapInterface = pcapInterface
         self.endpoint = endpoint
         self.rateHz = rateHz
         self.burstCount = burstCount
@@ -55,6 +64,18 @@ public final class SyncService: Sendable {
     public let boundEndpoint: IPv4Endpoint
     /// Whether the kernel timestamps this socket's packets.
     public let kernelTimestamps: Bool
+    /// The NIC's clock when sync packets are stamped in hardware.
+    let hardwareClock: PHCClock?
+    /// Why hardware stamps were asked for and not used (nil when not asked for, or in use).
+    public let hardwareFallbackReason: String?
+    /// The capture and its matcher when `pcapInterface` could be opened.
+    let capture: PacketCapture?
+    let crossCheck: PcapCrossCheck?
+    /// Why the capture asked for is not running.
+    public let pcapFallbackReason: String?
+    private let captureThread = Mutex<PlatformThread?>(nil)
+    /// CLOCK_REALTIME − PHC, refreshed by the sync thread (hardware stamps only).
+    let realtimeMinusPHC = Atomic<Int64>(0)
     let fd: FileDescriptor
     let logger: Logger
     /// Called for every completed exchange: device id, sample, current mapping, source label, accepted.
@@ -105,16 +126,78 @@ public final class SyncService: Sendable {
             }
         }
         kernelTimestamps = enabled
+        let hardware = SyncService.setUpHardware(configuration, socket: fd, kernel: enabled, logger: logger)
+        hardwareClock = hardware.0
+        hardwareFallbackReason = hardware.1
+        var capture: PacketCapture?
+        var captureReason: String?
+        if let interface = configuration.pcapInterface {
+            do {
+                capture = try PacketCapture(interface: interface, filter: "udp port \(boundEndpoint.port)")
+            } catch {
+                captureReason = error.description
+                logger.warning("pcap cross-check unavailable: \(error)")
+            }
+        }
+        self.capture = capture
+        crossCheck = capture.map { PcapCrossCheck(interface: configuration.pcapInterface ?? "", timestampType: $0.timestampType) }
+        pcapFallbackReason = captureReason
+        if let hardwareClock, let offset = try? hardwareClock.realtimeMinusPHC() { realtimeMinusPHC.store(offset, ordering: .relaxed) }
+    }
+
+    /// Hardware stamps on the configured interface, or the reason they are not used.
+    static func setUpHardware(
+        _ configuration: SyncConfiguration, socket fd: FileDescriptor, kernel: Bool, logger: Logger
+    ) -> (PHCClock?, String?) {
+        guard let interface = configuration.hardwareInterface else { return (nil, nil) }
+        guard kernel else { return (nil, "kernel timestamping is off, so hardware stamps cannot be delivered") }
+        switch HardwareTimestamping.setUp(interface: interface) {
+        case .unavailable(let reason):
+            logger.warning("hardware timestamps unavailable (\(reason)); using kernel software stamps")
+            return (nil, reason)
+        case .enabled(let clock):
+            do { try HardwareTimestamping.enableOnSocket(fd) } catch {
+                let reason = "SO_TIMESTAMPING with hardware flags: \(error)"
+                logger.warning("hardware timestamps unavailable (\(reason)); using kernel software stamps")
+                return (nil, reason)
+            }
+            logger.info("sync packets stamped by the NIC of \(interface) (/dev/ptp\(clock.index))")
+            return (clock, nil)
+        }
+    }
+
+    /// The timestamp source in use for the hub's stamps: hardware, kernel or user.
+    public var timestampMode: String { hardwareClock != nil ? "hardware" : kernelTimestamps ? "kernel" : "user" }
+
+    /// A kernel stamp on the hub timeline, from the NIC's stamp when there is one.
+    func hubStamp(_ stamp: KernelStamp) -> Stamp {
+        if hardwareClock != nil, let hardware = stamp.hardwareNanos {
+            let realtime = hardware + realtimeMinusPHC.load(ordering: .relaxed)
+            return Stamp(nanos: realtime - HostClock.realtimeMinusMonotonicNanos(), source: .hardware)
+        }
+        return Stamp(nanos: stamp.monotonicNanos, source: .kernel)
+    }
+
+    /// Re-reads CLOCK_REALTIME − PHC (the NIC's clock is free-running and drifts against the system's).
+    func refreshHardwareOffset() {
+        guard let hardwareClock else { return }
+        if let offset = try? hardwareClock.realtimeMinusPHC() { realtimeMinusPHC.store(offset, ordering: .relaxed) }
     }
 
     public func start() {
         let spawned = PlatformThread.spawn(name: "ls-sync") { [self] in run() }
         thread.withLock { $0 = spawned }
+        if capture != nil {
+            let capturing = PlatformThread.spawn(name: "ls-pcap") { [self] in runCapture() }
+            captureThread.withLock { $0 = capturing }
+        }
     }
 
     public func stop() {
         running.store(false, ordering: .releasing)
         thread.withLock { $0 }?.join()
+        capture?.breakLoop()
+        captureThread.withLock { $0 }?.join()
         try? fd.close()
     }
 

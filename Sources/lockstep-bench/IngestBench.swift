@@ -19,6 +19,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Stream profile: video, thermal, mixed.") var profile: String = "video"
     @Option(help: "Folder for the hub's data and the disk baseline (removed afterwards unless --keep).") var dataDir: String?
     @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
+    @Option(help: "Hub data plane: auto, io_uring or posix.") var engine: String = "auto"
+    @Option(help: "Engine storage writes: io_uring or pwritev (default: the hub's).") var writes: String?
+    @Option(help: "Also measure a plain receiver on the same load in this run: naive.") var compare: String?
     @Flag(help: "Keep the recorded data.") var keep = false
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var network: NetnsOptions
@@ -27,6 +30,8 @@ struct IngestBench: AsyncParsableCommand {
         guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1...256") }
         guard duration.seconds >= 2 else { throw ValidationError("--duration must be at least 2 s") }
         guard ["video", "thermal", "mixed"].contains(profile) else { throw ValidationError("--profile must be video, thermal or mixed") }
+        guard ["auto", "io_uring", "posix"].contains(engine) else { throw ValidationError("--engine must be auto, io_uring or posix") }
+        guard compare == nil || compare == "naive" else { throw ValidationError("--compare takes: naive") }
     }
 
     func run() async throws {
@@ -45,7 +50,8 @@ struct IngestBench: AsyncParsableCommand {
                 result = next
             }
         }
-        report(result, baseline: baseline)
+        let naive = compare == nil ? nil : try await naiveTrial(rate: rate.megabytesPerSecond, base: base)
+        report(result, baseline: baseline, naive: naive)
         if !keep { try? FileManager.default.removeItem(atPath: base + "/hub") }
         if !result.isSustained && !max { throw ExitCode(1) }
     }
@@ -63,7 +69,9 @@ struct IngestBench: AsyncParsableCommand {
         let nominal = Double(profiles.reduce(0) { $0 + $1.descriptor.nominalBytesPerSecond })
         let scale = rate * 1e6 / nominal
         let (hub, client) = try await startHub(
-            dataDirectory: data, workDirectory: base, extra: network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"])
+            dataDirectory: data, workDirectory: base,
+            extra: ["--ingest-engine", engine] + (writes.map { ["--ingest-writes", $0] } ?? [])
+                + (network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]))
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
         let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         let simulators = try Child(
@@ -100,7 +108,8 @@ struct IngestBench: AsyncParsableCommand {
         let wallSeconds = Double(HostClock.monotonicNanos() - wallStart) / 1e9
         if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let rss = peakRSSMiB(pid: hub.pid)
-        let latency = try await client.get("status")["ingest"]["latency_us"]
+        let ingest = try await client.get("status")["ingest"]
+        let latency = ingest["latency_us"]
         guard let folder = stopped["folder"].stringValue, let sessionID = started["session_id"].stringValue else {
             throw BenchError("the hub returned no session folder")
         }
@@ -110,6 +119,7 @@ struct IngestBench: AsyncParsableCommand {
         result.hubCPUPercent = cpuSecondsUsed / wallSeconds * 100
         result.hubPeakRSSMiB = rss
         result.latencyMicros = latency
+        result.ingest = ingest
         let recordedFrom = stopped["start_hub_ns"].int64Value ?? startHub
         let stopHub = stopped["stop_hub_ns"].int64Value ?? recordedFrom
         result.recordingSeconds = Double(stopHub - recordedFrom) / 1e9

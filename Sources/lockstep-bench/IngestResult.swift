@@ -18,6 +18,8 @@ struct IngestResult {
     var hubPeakRSSMiB: Double?
     /// {p50, p99, p999, max} receive-to-durable, from the hub's HdrHistogram.
     var latencyMicros: JSONValue = .null
+    /// The hub's `ingest` status at the end: engine, pool, backpressure, CRC32C implementation.
+    var ingest: JSONValue = .null
 
     var framesLost: Int64 { framesSent - framesStored }
     var aggregateMBPerSecond: Double { recordingSeconds > 0 ? Double(bytesVerified) / 1e6 / recordingSeconds : 0 }
@@ -58,11 +60,24 @@ func verifySession(folder: String, profiles: [StreamProfile], scale: Double) thr
 }
 
 extension IngestBench {
-    func report(_ result: IngestResult, baseline: DiskBaseline) {
+    func report(_ result: IngestResult, baseline: DiskBaseline, naive: NaiveResult?) {
         let diskMBps = baseline.bytesPerSecond / 1e6
         let ratio = diskMBps > 0 ? result.aggregateMBPerSecond / diskMBps : 0
+        let engineState: JSONValue = .object([
+            "engine": result.ingest["engine"], "writes": result.ingest["writes"], "crc32c": result.ingest["crc32c"],
+            "fallback_reason": result.ingest["fallback_reason"],
+            "backpressure_waits": result.ingest["backpressure"]["waits"], "pool_chunks": result.ingest["pool"]["chunks"],
+            "pool_chunks_in_use_peak": result.ingest["pool"]["chunks_in_use_peak"],
+        ])
+        let naiveJSON: JSONValue = naive.map { naive in
+            .object([
+                "cpu_percent": .double(round1(naive.cpuPercent)), "mb_per_s": .double(round1(naive.megabytesPerSecond)),
+                "hub_cpu_ratio_to_naive": .double(naive.cpuPercent > 0 ? (result.hubCPUPercent / naive.cpuPercent * 1000).rounded() / 1000 : 0),
+            ])
+        } ?? .null
         if json {
             let object: JSONValue = .object([
+                "ingest": engineState, "compare_naive": naiveJSON,
                 "aggregate_mb_per_s": .double(round1(result.aggregateMBPerSecond)), "offered_mb_per_s": .double(round1(result.offeredMBPerSecond)),
                 "disk_baseline_mb_per_s": .double(round1(diskMBps)), "ratio_to_disk_baseline": .double((ratio * 1000).rounded() / 1000),
                 "frames_sent": .int(result.framesSent), "frames_stored": .int(result.framesStored), "frames_lost": .int(result.framesLost),
@@ -87,6 +102,13 @@ extension IngestBench {
         let latency = result.latencyMicros
         print("latency receive → durable: p50 \(latency["p50"].text) µs  p99 \(latency["p99"].text) µs  p99.9 \(latency["p999"].text) µs  "
             + "max \(latency["max"].text) µs")
+        print("engine  \(result.ingest["engine"].text) (writes \(result.ingest["writes"].text))  "
+            + "CRC32C \(result.ingest["crc32c"].text)  backpressure waits "
+            + "\(result.ingest["backpressure"]["waits"].text)  pool peak \(result.ingest["pool"]["chunks_in_use_peak"].text) chunks")
+        if let naive {
+            print(String(format: "naive   thread-per-connection receiver: CPU %.1f %% of one core at %.1f MB/s  ->  hub / naive = %.2f",
+                         naive.cpuPercent, naive.megabytesPerSecond, naive.cpuPercent > 0 ? result.hubCPUPercent / naive.cpuPercent : 0))
+        }
         print(result.isSustained ? "result  sustained with zero loss" : "result  NOT sustained (loss, corruption or under 95 % of the offered rate)")
     }
 }

@@ -9,7 +9,7 @@ import Wire
 struct LockstepBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep-bench", abstract: "Measure Lockstep on this host.",
-        subcommands: [IngestBench.self, SyncBench.self, WireBench.self])
+        subcommands: [IngestBench.self, SyncBench.self, WireBench.self, NaiveReceiver.self, PacedSender.self])
 }
 
 struct WireBench: ParsableCommand {
@@ -21,17 +21,28 @@ struct WireBench: ParsableCommand {
     func run() throws {
         let payload = (0..<payloadBytes).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let crc = measure { _ = CRC32C.checksum(payload) }
+        let portable = measure {
+            var state = CRC32C()
+            payload.withUnsafeBytes { state.updatePortable($0) }
+        }
         let frame = DataFrame.encode(streamID: 1, sequence: 7, captureNanos: 1, payload: payload)
         let decode = measure {
             let header = try! FrameHeader.decode(frame.span, payloadBytesMax: payloadBytes)
             precondition(header.expectedCRC(payload: frame.span.extracting(FrameHeader.byteCount...)) == header.crc)
         }
         let crcMBps = Double(payloadBytes) * crc / 1e6
+        let portableMBps = Double(payloadBytes) * portable / 1e6
         let decodeMBps = Double(payloadBytes) * decode / 1e6
         if json {
-            print("{\"crc32c_mb_per_s\":\(Int(crcMBps)),\"frame_decode_verify_mb_per_s\":\(Int(decodeMBps)),\"payload_bytes\":\(payloadBytes)}")
+            let fields: JSONValue = .object([
+                "crc32c_mb_per_s": .int(Int64(crcMBps)), "crc32c_portable_mb_per_s": .int(Int64(portableMBps)),
+                "crc32c": .string(CRC32C.implementation), "frame_decode_verify_mb_per_s": .int(Int64(decodeMBps)),
+                "payload_bytes": .int(Int64(payloadBytes)),
+            ])
+            print(fields.serialized)
         } else {
-            print("CRC32C (slicing-by-8): \(Int(crcMBps)) MB/s")
+            print("CRC32C (\(CRC32C.implementation)): \(Int(crcMBps)) MB/s")
+            print("CRC32C (portable slicing-by-8): \(Int(portableMBps)) MB/s")
             print("frame decode + verify: \(Int(decodeMBps)) MB/s (payload \(payloadBytes) bytes)")
         }
     }

@@ -18,6 +18,8 @@ struct SyncBench: AsyncParsableCommand {
     @Option(help: "True offset of the synthetic device clocks, ns.") var offsetNs: Int64 = 250_000_000
     @Option(help: "True skew of the synthetic device clocks, ppm.") var skewPpm: Double = 20
     @Option(help: "As root, also run one device under unshare --time --monotonic S (0 = off).") var unshareSeconds: Int = 1000
+    @Option(help: "Also capture the sync packets on this interface (libpcap, as root): socket stamps minus the capture's.")
+    var pcap: String?
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var network: NetnsOptions
 
@@ -31,8 +33,12 @@ struct SyncBench: AsyncParsableCommand {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-sync-\(getpid())").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let (hub, client) = try await startHub(
-            dataDirectory: base + "/hub", workDirectory: base, extra: network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"])
+        var extra = network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]
+        if let pcap {
+            try "sync_pcap_interface: \(pcap)\n".write(toFile: base + "/hub.yaml", atomically: true, encoding: .utf8)
+            extra += ["--config", base + "/hub.yaml"]
+        }
+        let (hub, client) = try await startHub(dataDirectory: base + "/hub", workDirectory: base, extra: extra)
         let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         defer { hub.stop() }
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
@@ -61,6 +67,7 @@ struct SyncBench: AsyncParsableCommand {
         if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         var errors: [String: [Double]] = [:]
+        var skewErrors: [String: Double] = [:]
         var sources: Set<String> = []
         let showProgress = isatty(2) == 1 && !json
         let end = HostClock.monotonicNanos() + Int64(duration.seconds * 1e9)
@@ -75,6 +82,7 @@ struct SyncBench: AsyncParsableCommand {
                     ? Double(unshareSeconds) * 1e9
                     : Double(offsetNs) + Double(hubNow - anchor) * skewPpm * 1e-6
                 errors[id, default: []].append(abs(Double(estimate) - truth))
+                if let skew = device["clock"]["skew_ppm"].doubleValue { skewErrors[id] = abs(skew - (id == "timens" ? 0 : skewPpm)) }
             }
             if showProgress, let latest = errors.values.compactMap(\.last).max() {
                 let remaining = Double(end - HostClock.monotonicNanos()) / 1e9
@@ -87,10 +95,12 @@ struct SyncBench: AsyncParsableCommand {
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
-        report(errors, truth: truthText, source: sources.sorted().joined(separator: "+"))
+        let crossCheck: JSONValue? = pcap == nil ? nil : try await client.get("status")["pcap_cross_check"]
+        report(errors, skewErrors: skewErrors, crossCheck: crossCheck, truth: truthText, source: sources.sorted().joined(separator: "+"))
     }
 
-    func report(_ errors: [String: [Double]], truth: String, source: String) {
+    /// `skewErrors`: each device's |estimated − true skew| in ppm at the end of the run.
+    func report(_ errors: [String: [Double]], skewErrors: [String: Double], crossCheck: JSONValue?, truth: String, source: String) {
         let all = errors.values.flatMap { $0 }.sorted()
         guard !all.isEmpty else {
             FileHandle.standardError.write(Data("lockstep-bench sync: no estimates were collected\n".utf8))
@@ -104,16 +114,22 @@ struct SyncBench: AsyncParsableCommand {
             ])
         }
         let perDevice = errors.keys.sorted().map { id in (id, stats(errors[id]!.sorted())) }
+        let skewWorst = skewErrors.values.max() ?? .nan
         if json {
             print(JSONValue.object([
                 "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
                 "timestamp_source": .string(source),
+                "pcap_cross_check": crossCheck ?? .null,
+                "skew_error_ppm_at_end": skewWorst.isNaN ? .null : .double((skewWorst * 1000).rounded() / 1000),
+                "duration_s": .double(duration.seconds),
                 "link": .string(network.linkDescription),
                 "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
             ]).serialized)
             return
         }
         print("sync error against truth (\(truth)), load \(load), \(all.count) estimates, \(source) timestamps")
+        if let crossCheck { print("pcap cross-check: \(crossCheck.serialized)") }
+        print(String(format: "skew error at the end (worst device): %.3f ppm after %.0f s", skewWorst, duration.seconds + 3))
         print(String(format: "%-10@ %10@ %10@ %10@ %10@", "device", "median µs", "p95 µs", "p99 µs", "max µs"))
         for (id, value) in perDevice + [("all", stats(all))] {
             print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", id, value["median"].doubleValue ?? 0, value["p95"].doubleValue ?? 0,

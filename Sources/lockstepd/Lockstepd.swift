@@ -2,6 +2,7 @@
 // SIGTERM/SIGINT, then stops any running session cleanly (every announced frame stored, manifest written).
 import ArgumentParser
 import Controller
+import Ingest
 import Foundation
 import Logging
 
@@ -17,6 +18,8 @@ struct Lockstepd: AsyncParsableCommand {
     @Option(help: "Data-channel TCP port (0 picks a free port).") var dataPort: UInt16?
     @Option(help: "Time-sync UDP port (0 picks a free port).") var syncPort: UInt16?
     @Option(help: "Write the bound ports as JSON to this file once listening.") var readyFile: String?
+    @Option(help: "Data plane: auto, io_uring or posix (overrides ingest_engine).") var ingestEngine: String?
+    @Option(help: "Engine writes: io_uring or pwritev (overrides ingest_writes).") var ingestWrites: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
     @Flag(help: "Validate the configuration and exit.") var checkConfig = false
 
@@ -33,6 +36,20 @@ struct Lockstepd: AsyncParsableCommand {
         if let httpPort { settings.httpPort = httpPort }
         if let dataPort { settings.dataPort = dataPort }
         if let syncPort { settings.syncPort = syncPort }
+        if let ingestEngine {
+            guard ["auto", "io_uring", "posix"].contains(ingestEngine) else {
+                FileHandle.standardError.write(Data("lockstepd: --ingest-engine must be auto, io_uring or posix\n".utf8))
+                throw ExitCode(2)
+            }
+            settings.ingestEngine = ingestEngine
+        }
+        if let ingestWrites {
+            guard IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) != nil else {
+                FileHandle.standardError.write(Data("lockstepd: --ingest-writes must be io_uring or pwritev\n".utf8))
+                throw ExitCode(2)
+            }
+            settings.ingestWrites = ingestWrites
+        }
         if checkConfig {
             print("configuration OK")
             return

@@ -207,6 +207,39 @@ func verifyStream(_ harness: EngineHarness, _ stream: UInt16, frames: UInt64, si
     }
 }
 
+extension IngestEngineTests {
+    /// An I/O error on a write (injected where the kernel's result comes in): the stream stops with
+    /// storage_error and the errno in its failure, the file keeps the records written before, whole.
+    @Test func anIOErrorStopsTheStreamAndKeepsWhatWasWritten() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1, 2])
+        var configuration = IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: 1000)
+        configuration.injectedWriteFailure = (afterWrites: 3, errno: .ioError)
+        let server = try harness.serve(configuration)
+        let fd = try openStream(server, stream: 1)
+        for sequence in 0..<UInt64(3) {
+            let frame = DataFrame.encode(
+                streamID: 1, sequence: sequence, captureNanos: 0, payload: enginePayload(stream: 1, sequence: sequence, sizeMax: 1000))
+            try Socket.sendAll(fd, frame)
+            harness.waitForWritten(1, sequence + 1)
+        }
+        // The fourth write fails.
+        let fourth = DataFrame.encode(streamID: 1, sequence: 3, captureNanos: 0, payload: enginePayload(stream: 1, sequence: 3, sizeMax: 1000))
+        try Socket.sendAll(fd, fourth)
+        #expect(closedByHub(fd))
+        try? fd.close()
+        for _ in 0..<500 where harness.failures.withLock({ $0.isEmpty }) { HostClock.sleep(nanos: 10_000_000) }
+        server.shutdown()
+        #expect(harness.failures.withLock { $0.map(\.code) } == [.storageError])
+        let writer = harness.writers[1]!
+        #expect(writer.failure?.contains("Input/output error") == true, "\(writer.failure ?? "")")
+        _ = try? writer.close()
+        try verifyStream(harness, 1, frames: 3, sizeMax: 1000)
+        #expect(server.engine!.statistics.chunksInUse.load(ordering: .relaxed) == 0)
+    }
+}
+
 /// Whether the hub closed `fd` (EOF or reset) within 6 s.
 func closedByHub(_ fd: FileDescriptor) -> Bool {
     try? Socket.setReceiveTimeout(fd, millis: 6000)

@@ -73,4 +73,29 @@ import Wire
         #expect(abs(after.mapping.offsetNanos - Double(offset)) < 1_000_000, "the estimate stayed put")
         #expect(after.rejectedCount >= 1)
     }
+
+    /// Hardware stamps asked for on an interface without a PTP clock: the service says why, falls back
+    /// to kernel software stamps, and its exchanges still complete with kernel-stamped samples.
+    @Test func hardwareStampsFallBackToKernelStampsWithTheReason() throws {
+        var logger = Logger(label: "sync-test")
+        logger.logLevel = .critical
+        let service = try SyncService(
+            configuration: SyncConfiguration(endpoint: try IPv4Endpoint(host: "127.0.0.1", port: 0), hardwareInterface: "lo"), logger: logger)
+        #expect(service.hardwareFallbackReason == "lo has no PTP hardware clock")
+        #expect(service.timestampMode == (service.kernelTimestamps ? "kernel" : "user"))
+        service.start()
+        defer { service.stop() }
+        let key: UInt64 = 0x4857
+        service.register(deviceID: "dev", key: key)
+        let device = try Socket.bindUDP(try IPv4Endpoint(host: "127.0.0.1", port: 0))
+        defer { try? device.close() }
+        let register = SyncPacket(kind: .register, key: key, exchangeID: 0, timestampA: 0, sourceA: .none)
+        try Socket.send(device, register.encoded(), to: service.boundEndpoint)
+        let replies = try answer(device, hub: service.boundEndpoint, key: key, offset: 1_000_000, count: 10)
+        #expect(replies.count == 10)
+        HostClock.sleep(nanos: 50_000_000)
+        let status = try #require(service.status(key: key))
+        #expect(status.acceptedCount >= 9)
+        #expect(abs(status.mapping.offsetNanos - 1_000_000) < 1_000_000)
+    }
 }
