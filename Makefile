@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build release demo test clean benchmarks
+.PHONY: all deps build release demo test tsan clean benchmarks
 
 all: build
 
@@ -28,8 +28,15 @@ test: deps
 	scripts/cli-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 
+# The ingest engine's lock-free ring and its two threads under ThreadSanitizer, in release
+# (its own build folder: a sanitized build of every dependency, several minutes the first time).
+tsan: deps
+	$(SWIFT) build -c release -Xswiftc -enable-testing --sanitize=thread --build-tests --scratch-path .build-tsan
+	$(SWIFT) test -c release -Xswiftc -enable-testing --sanitize=thread --skip-build --scratch-path .build-tsan \
+		--filter "SPSCRing|IngestEngine"
+
 clean:
-	rm -rf .build lockstep-data
+	rm -rf .build .build-tsan lockstep-data
 
 # Micro-benchmarks with allocation counts (separate package in Benchmarks/).
 benchmarks: deps

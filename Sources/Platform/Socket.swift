@@ -1,6 +1,10 @@
 // TCP and UDP sockets over IPv4 for the data channel, the sync service and the device agent.
 // Blocking calls for dedicated threads. Wraps socket(2), bind(2), listen(2), accept4(2),
 // connect(2), recv(2), send(2), sendto(2), recvfrom(2), setsockopt(2), shutdown(2).
+// The socket type constants (SOCK_STREAM, SOCK_DGRAM, SOCK_CLOEXEC) come through the shim's module in
+// whole-module (release) builds since the shims include more kernel headers; Glibc alone no longer
+// exports them there.
+import CNetTimestamp
 import SystemPackage
 
 #if canImport(Glibc)
