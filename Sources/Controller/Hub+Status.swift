@@ -38,6 +38,11 @@ extension Hub {
             ]
         }
         fields["crc32c"] = .string(CRC32C.implementation)
+        fields["durability"] = .object([
+            "interval_ms": .int(configuration.durabilityIntervalMillis), "rounds": .int(Int64(flusher.roundCount.load(ordering: .relaxed))),
+            "slowest_round_ms": .double(Double(flusher.slowestRoundNanos.load(ordering: .relaxed) / 10_000) / 100),
+            "slowest_fdatasync_ms": .double(Double(flusher.slowestSyncNanos.load(ordering: .relaxed) / 10_000) / 100),
+        ])
         guard let engine = dataServer.engine else {
             fields["engine"] = .string("posix")
             fields["fallback_reason"] = ingestFallbackReason.withLock { $0 }.map(JSONValue.string) ?? .null

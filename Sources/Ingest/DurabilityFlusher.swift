@@ -19,6 +19,10 @@ public final class DurabilityFlusher: Sendable {
     /// Called on the flusher thread with each writer whose durable bound advanced.
     private let onDurable: @Sendable (StreamWriter, SyncOutcome) -> Void
     private let onFailure: @Sendable (StreamWriter, String) -> Void
+    /// Rounds that synced something, and the slowest one (fdatasyncs and acknowledgements), for status.
+    public let roundCount = Atomic<Int>(0)
+    public let slowestRoundNanos = Atomic<Int64>(0)
+    public let slowestSyncNanos = Atomic<Int64>(0)
     /// The flusher thread's ring for concurrent fdatasyncs (nil: serial syscalls).
     private let ring: Mutex<URingBox?>
 
@@ -59,6 +63,12 @@ public final class DurabilityFlusher: Sendable {
         let current = writers.withLock { Array($0.values) }
         let pending = current.compactMap { writer in writer.beginSync().map { (writer, $0) } }
         guard !pending.isEmpty else { return }
+        let started = HostClock.monotonicNanos()
+        defer {
+            let round = HostClock.monotonicNanos() - started
+            roundCount.add(1, ordering: .relaxed)
+            if round > slowestRoundNanos.load(ordering: .relaxed) { slowestRoundNanos.store(round, ordering: .relaxed) }
+        }
         let errors = ring.withLock { box in
             guard let ring = box else { return pending.map { _, sync in errnoOf { () throws(Errno) in try FileIO.dataSync(sync.fd) } } }
             let (errors, broken) = ring.dataSyncAll(pending.map(\.1.fd))
@@ -66,6 +76,8 @@ public final class DurabilityFlusher: Sendable {
             if broken { box = nil }
             return errors
         }
+        let synced = HostClock.monotonicNanos() - started
+        if synced > slowestSyncNanos.load(ordering: .relaxed) { slowestSyncNanos.store(synced, ordering: .relaxed) }
         for ((writer, sync), error) in zip(pending, errors) {
             do {
                 onDurable(writer, try writer.endSync(sync, error: error))

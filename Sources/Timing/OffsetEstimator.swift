@@ -3,11 +3,18 @@
 // Method (a first, deliberately simple estimator; the clock-synchronisation issue refines it):
 //  1. Reject inconsistent samples (t4 < t1, t3 < t2, negative delay).
 //  2. Keep the last `windowCount` samples in a fixed ring.
-//  3. Select the samples whose delay is within `delaySlackNanos` + 25 % of the window's minimum
-//     delay: queueing only ever adds delay, so low-delay samples carry the least asymmetry error
-//     (the "minimum filter" of NTP's clock filter and of chrony).
+//  3. Select the samples whose delay is within `delaySlackNanos` + 25 % of the delay floor: queueing
+//     only ever adds delay, so low-delay samples carry the least asymmetry error (the "minimum filter"
+//     of NTP's clock filter and of chrony). The floor is the lowest delay seen, kept fresh by samples
+//     near it and re-anchored on the window's minimum when none came near it for `floorMemoryNanos`
+//     (longer than the window). So a congested queue that delays every sample of the window does not
+//     pull the fit after it: with no sample near the floor, the mapping holds and extrapolates with its
+//     skew until a low-delay sample comes through again.
 //  4. Fit offset = a + b·(t − t̄) by least squares over the selected samples when they span at least
-//     `skewSpanNanosMin`; otherwise b = 0 and a is their mean offset.
+//     `skewSpanNanosMin`; otherwise b stays at the previous fit's skew (0 at first) and only a is fitted.
+//     Once a skew has been measured well (standard error of b ≤ `skewErrorMax`), a later fit whose b is
+//     less certain than that keeps the established skew: a handful of partly queued samples over a few
+//     seconds must not bend the skew by ppm.
 //  5. Uncertainty = minimum delay / 2 (the largest error path asymmetry can cause) + the RMS residual.
 //  6. Outliers and steps: once established, a sample whose offset misses the prediction by more than
 //     its own delay/2 plus max(10 × uncertainty, `outlierNanosMin`) is held as a suspect, not used.
@@ -16,8 +23,9 @@
 //     recorded (chrony and ptp4l likewise treat a persistent large offset as a step, not noise).
 //  7. Path changes: when the most recent `pathChangeCount` samples all have a delay over twice the
 //     window's minimum plus `pathChangeSlackNanos` (a new, longer route, e.g. a Wi-Fi roam adding
-//     tens of ms), the older samples are dropped so the fit follows the new path instead of waiting
-//     for them to slide out. The bar is high on purpose: a queue that fills for a moment is not a path.
+//     tens of ms) and their delays agree with each other (spread within half the shift: a route is
+//     steady, a congested queue is not), the older samples are dropped and the floor moves, so the fit
+//     follows the new path instead of waiting for them to slide out.
 // Pure arithmetic: time is passed in through the samples; no clock is read here.
 
 /// Tracks the mapping between one device clock and the hub timeline.
@@ -29,6 +37,8 @@ public struct OffsetEstimator: Sendable {
     public let stepConfirmCount: Int
     public let pathChangeSampleCount: Int
     public let pathChangeSlackNanos: Double
+    public let floorMemoryNanos: Int64
+    public let skewErrorMax: Double
 
     private var ring: [SyncSample] = []
     private var nextSlot = 0
@@ -40,11 +50,17 @@ public struct OffsetEstimator: Sendable {
     public private(set) var steps: [ClockStep] = []
     public private(set) var pathChangeCount = 0
     public private(set) var mapping: ClockMapping = .unknown
+    /// The lowest delay seen recently and when a sample last came near it (see step 3).
+    private var floor: (delay: Int64, at: HubInstant)?
+    /// Samples accepted while nothing in the window was near the floor (the mapping was held).
+    public private(set) var heldCount = 0
+    /// Whether the current skew was measured with a standard error within `skewErrorMax`.
+    public private(set) var skewEstablished = false
 
     public init(
         windowCount: Int = 64, delaySlackNanos: Double = 20_000, skewSpanNanosMin: Int64 = 2_000_000_000,
         outlierNanosMin: Double = 50_000, stepConfirmCount: Int = 5, pathChangeSampleCount: Int = 16,
-        pathChangeSlackNanos: Double = 1_000_000
+        pathChangeSlackNanos: Double = 1_000_000, floorMemoryNanos: Int64 = 60_000_000_000, skewErrorMax: Double = 0.2e-6
     ) {
         precondition(windowCount >= 1, "the window holds at least one sample")
         precondition(stepConfirmCount >= 2, "a step needs at least two agreeing samples")
@@ -55,6 +71,8 @@ public struct OffsetEstimator: Sendable {
         self.stepConfirmCount = stepConfirmCount
         self.pathChangeSampleCount = pathChangeSampleCount
         self.pathChangeSlackNanos = pathChangeSlackNanos
+        self.floorMemoryNanos = floorMemoryNanos
+        self.skewErrorMax = skewErrorMax
         ring.reserveCapacity(windowCount)
     }
 
@@ -82,9 +100,49 @@ public struct OffsetEstimator: Sendable {
         }
         suspects.removeAll(keepingCapacity: true)
         insert(sample)
+        updateFloor(with: sample)
         detectPathChange()
-        mapping = OffsetEstimator.fit(selected(), skewSpanNanosMin: skewSpanNanosMin)
+        refit()
         return true
+    }
+
+    /// Fits the selected samples, or holds the mapping when none is near the floor.
+    private mutating func refit() {
+        let chosen = selected()
+        guard !chosen.isEmpty else {
+            heldCount += 1
+            return
+        }
+        let prior = mapping.skew.isFinite ? mapping.skew : 0
+        let (fitted, skewError) = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
+        if skewEstablished, !(skewError <= skewErrorMax) {
+            mapping = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: .max, priorSkew: prior).mapping
+        } else {
+            mapping = fitted
+            if skewError <= skewErrorMax { skewEstablished = true }
+        }
+    }
+
+    /// Lowers the floor to a new minimum and keeps it fresh while samples come near it; once nothing
+    /// has come near it for `floorMemoryNanos`, re-anchors it on the window's minimum.
+    private mutating func updateFloor(with sample: SyncSample) {
+        guard let current = floor else {
+            floor = (sample.delay.value, sample.midpoint)
+            return
+        }
+        if sample.delay.value <= current.delay {
+            floor = (sample.delay.value, sample.midpoint)
+        } else if Double(sample.delay.value) <= Double(current.delay) * 1.25 + delaySlackNanos {
+            floor = (current.delay, sample.midpoint)
+        } else if sample.midpoint.nanos - current.at.nanos > floorMemoryNanos {
+            resetFloor()
+        }
+    }
+
+    /// The floor from the window alone (after a step or a path change dropped the older samples).
+    private mutating func resetFloor() {
+        let best = ring.min { $0.delay.value < $1.delay.value }!
+        floor = (best.delay.value, best.midpoint)
     }
 
     /// Keeps a disagreeing sample aside; returns true when it completes a confirmed step.
@@ -106,7 +164,8 @@ public struct OffsetEstimator: Sendable {
 
         outlierCount -= suspects.count - 1
         suspects.removeAll(keepingCapacity: true)
-        mapping = OffsetEstimator.fit(selected(), skewSpanNanosMin: skewSpanNanosMin)
+        resetFloor()
+        refit()
         return true
     }
 
@@ -124,19 +183,29 @@ public struct OffsetEstimator: Sendable {
         let older = ordered.dropLast(pathChangeSampleCount)
         let olderMin = Double(older.map(\.delay.value).min()!)
         guard recent.allSatisfy({ Double($0.delay.value) > 2 * olderMin + pathChangeSlackNanos }) else { return }
+        let recentDelays = recent.map { Double($0.delay.value) }
+        guard recentDelays.max()! - recentDelays.min()! <= (recentDelays.min()! - olderMin) / 2 else { return }
         pathChangeCount += 1
         ring = Array(recent)
         nextSlot = ring.count % windowCount
+        resetFloor()
     }
 
-    /// The window's low-delay samples, those the fit uses.
+    /// The window's samples near the delay floor, those the fit uses (empty: hold the mapping).
     func selected() -> [SyncSample] {
-        let delayMin = Double(ring.map(\.delay.value).min()!)
+        let delayMin = Double(min(floor?.delay ?? .max, ring.map(\.delay.value).min()!))
         let limit = delayMin * 1.25 + delaySlackNanos
         return ring.filter { Double($0.delay.value) <= limit }
     }
 
-    static func fit(_ samples: [SyncSample], skewSpanNanosMin: Int64) -> ClockMapping {
+    static func fit(_ samples: [SyncSample], skewSpanNanosMin: Int64, priorSkew: Double = 0) -> ClockMapping {
+        fitWithSkewError(samples, skewSpanNanosMin: skewSpanNanosMin, priorSkew: priorSkew).mapping
+    }
+
+    /// The fit and the standard error of its slope (infinite when the slope was not fitted).
+    static func fitWithSkewError(
+        _ samples: [SyncSample], skewSpanNanosMin: Int64, priorSkew: Double
+    ) -> (mapping: ClockMapping, skewError: Double) {
         precondition(!samples.isEmpty, "fit needs at least one sample")
         let delayMin = Double(samples.map(\.delay.value).min()!)
         let times = samples.map { $0.midpoint.nanos }
@@ -146,10 +215,11 @@ public struct OffsetEstimator: Sendable {
         let count = Double(samples.count)
         let xMean = xs.reduce(0, +) / count
         let yMean = ys.reduce(0, +) / count
-        var slope = 0.0
-        if times.max()! - times.min()! >= skewSpanNanosMin, samples.count >= 3 {
+        var slope = priorSkew
+        var sxx = 0.0
+        let slopeFitted = times.max()! - times.min()! >= skewSpanNanosMin && samples.count >= 3
+        if slopeFitted {
             var sxy = 0.0
-            var sxx = 0.0
             for (x, y) in zip(xs, ys) {
                 sxy += (x - xMean) * (y - yMean)
                 sxx += (x - xMean) * (x - xMean)
@@ -163,7 +233,8 @@ public struct OffsetEstimator: Sendable {
             squares += residual * residual
         }
         let rms = (squares / count).squareRoot()
-        return ClockMapping(reference: reference, offsetNanos: intercept, skew: slope, uncertaintyNanos: delayMin / 2 + rms)
+        let skewError = slopeFitted && sxx > 0 && count > 2 ? (squares / (count - 2) / sxx).squareRoot() : .infinity
+        return (ClockMapping(reference: reference, offsetNanos: intercept, skew: slope, uncertaintyNanos: delayMin / 2 + rms), skewError)
     }
 }
 

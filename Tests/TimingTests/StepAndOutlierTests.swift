@@ -61,4 +61,29 @@ import Testing
         let hub = HubInstant(nanos: 1_000_000_000 + 103 * 125_000_000)
         #expect(abs(estimator.mapping.offsetNanos(at: hub) - clock.offset(atHub: hub.nanos)) < 20_000)
     }
+
+    /// A congested switch: the device → hub queue delays most responses by 0.5-3 ms (invisible to the
+    /// endpoints' stamps, so the offset error is half of it), with a lucky empty queue now and then,
+    /// and for 20 s not at all. The fit stays on the lucky samples, holds through the dry spell with its
+    /// skew, and no path change is declared.
+    @Test func aCongestedQueueIsNeitherFollowedNorMistakenForANewPath() {
+        var estimator = OffsetEstimator()
+        let clock = TrueClock(offsetNanos: 250_000_000, skewPPM: 20)
+        _ = feed(&estimator, clock, from: 0, count: 80, seed: 7)
+        var random = SplitMix(state: 8)
+        var worst = 0.0
+        for index in 80..<720 {
+            let t1 = 1_000_000_000 + Int64(index) * 125_000_000
+            let drySpell = (400..<560).contains(index)
+            let lucky = !drySpell && index % 15 == 0
+            let queued = lucky ? 40_000 : 500_000 + Int64(random.unit() * 2_500_000)
+            estimator.add(exchange(clock, t1: t1, up: 40_000 + Int64(random.unit() * 1000), down: queued))
+            let hub = HubInstant(nanos: t1)
+            worst = max(worst, abs(estimator.mapping.offsetNanos(at: hub) - clock.offset(atHub: hub.nanos)))
+        }
+        #expect(estimator.pathChangeCount == 0)
+        #expect(estimator.heldCount > 0, "the dry spell was held over")
+        #expect(worst < 20_000, "worst error \(worst) ns")
+        #expect(abs(estimator.mapping.skewPPM - 20) < 0.5)
+    }
 }
