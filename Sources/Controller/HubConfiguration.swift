@@ -31,7 +31,7 @@ public struct HubConfiguration: Sendable, Equatable {
     /// without it) or "posix".
     public var ingestEngine = "auto"
     /// Size of the ingest buffer pool, allocated once at startup.
-    public var ingestBufferMiB = 128
+    public var ingestBufferMiB = 256
     /// How the engine's storage stage writes: "io_uring" (ring submissions) or "pwritev" (inline).
     public var ingestWrites = "io_uring"
 
@@ -58,7 +58,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "devices_max": "most devices connected at once",
         "data_connections_max": "most data connections open at once",
         "ingest_engine": "auto, io_uring or posix: the data plane's I/O path",
-        "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 128)",
+        "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 256)",
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
     ]
 
