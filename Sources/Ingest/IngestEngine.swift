@@ -93,6 +93,10 @@ final class IngestEngineShared: Sendable {
     let statistics = IngestEngineStatistics()
     let frameBytesMax: Int
     let storageDelayNanos: Int64
+    /// Where each stage's pending eventfd read lands. Freed only with this object, which the stages
+    /// keep alive until their rings (and any read still queued in them) are torn down.
+    nonisolated(unsafe) let networkBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    nonisolated(unsafe) let storageBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     let writeMode: IngestEngineConfiguration.WriteMode
     let injectedWriteFailure: (afterWrites: Int, errno: Errno)?
     let logger: Logger
@@ -108,6 +112,11 @@ final class IngestEngineShared: Sendable {
         writeMode = configuration.writeMode
         injectedWriteFailure = configuration.injectedWriteFailure
         self.logger = logger
+    }
+
+    deinit {
+        unsafe networkBellBuffer.deallocate()
+        unsafe storageBellBuffer.deallocate()
     }
 }
 

@@ -65,8 +65,10 @@ final class NetworkStage: @unchecked Sendable {
     static let receiveTag: UInt64 = 1 << 56
     static let bellTag: UInt64 = 2 << 56
 
-    let engine: IngestEngineShared
+    // The ring first: stored properties are destroyed in order, so it is torn down (cancelling the
+    // queued eventfd read) while `engine` still keeps the read's buffer alive.
     var ring: URing
+    let engine: IngestEngineShared
     var connections: [NetworkConnection?] = []
     var freeSlots: [Int32] = []
     var freeChunks: [Int32]
@@ -75,7 +77,8 @@ final class NetworkStage: @unchecked Sendable {
     var segmentsInFlight = 0
     var pendingEnds: [Int32] = []
     var completions: [URingCompletion] = []
-    let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    /// The eventfd read target; owned by the shared state, so it outlives this stage's ring.
+    var bellBuffer: UnsafeMutablePointer<UInt64> { engine.networkBellBuffer }
     var stopping = false
 
     init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
@@ -85,8 +88,6 @@ final class NetworkStage: @unchecked Sendable {
         chunkReferences = [Int32](repeating: 0, count: engine.pool.chunkCount)
         completions.reserveCapacity(256)
     }
-
-    deinit { unsafe bellBuffer.deallocate() }
 
     var chunkBytes: Int { engine.pool.chunkByteCount }
 
@@ -130,11 +131,14 @@ final class NetworkStage: @unchecked Sendable {
         prepare { unsafe ring.prepareRead(fd: engine.networkBell.fd, buffer: bellBuffer, count: 8, userData: NetworkStage.bellTag) }
     }
 
-    /// Queues one submission, submitting the queue first when it is full.
-    func prepare(_ body: () -> Bool) {
-        if body() { return }
+    /// Queues one submission, submitting the queue first when it is full; false if it still did not fit.
+    @discardableResult
+    func prepare(_ body: () -> Bool) -> Bool {
+        if body() { return true }
         try? ring.submit()
-        if !body() { engine.logger.critical("ingest network stage: submission queue still full") }
+        if body() { return true }
+        engine.logger.critical("ingest network stage: submission queue still full")
+        return false
     }
 
     func adoptNew() {
@@ -238,12 +242,13 @@ final class NetworkStage: @unchecked Sendable {
         let current = connection.chunks[connection.chunks.count - 1]
         let fill = Int(connection.received - current.start)
         let target = unsafe engine.pool.chunk(current.index) + fill
-        prepare {
+        let queued = prepare {
             unsafe ring.prepareReceive(
                 fd: connection.adoption.fd, buffer: target, count: UInt32(chunkBytes - fill),
                 userData: NetworkStage.receiveTag | UInt64(connection.slot))
         }
-        connection.receiving = true
+        // Not queued: try again on the next turn of the loop (retryBlocked).
+        if queued { connection.receiving = true } else { connection.parseBlocked = true }
     }
 
     /// Chunks this connection needs to finish the frame it is in (at least one).

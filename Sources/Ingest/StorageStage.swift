@@ -65,14 +65,16 @@ final class StorageStage: @unchecked Sendable {
     static let writeTag: UInt64 = 1 << 56
     static let bellTag: UInt64 = 2 << 56
 
-    let engine: IngestEngineShared
+    // The ring first, as in NetworkStage.
     var ring: URing
+    let engine: IngestEngineShared
     var streams: [StorageStream?] = []
     var active = 0
     var releases: [IngestEvent] = []
     var completions: [URingCompletion] = []
     var writesSubmitted = 0
-    let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    /// The eventfd read target; owned by the shared state, so it outlives this stage's ring.
+    var bellBuffer: UnsafeMutablePointer<UInt64> { engine.storageBellBuffer }
 
     init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
         self.engine = engine
@@ -80,8 +82,6 @@ final class StorageStage: @unchecked Sendable {
         releases.reserveCapacity(4096)
         completions.reserveCapacity(256)
     }
-
-    deinit { unsafe bellBuffer.deallocate() }
 
     func run() {
         armBell()
@@ -126,7 +126,10 @@ final class StorageStage: @unchecked Sendable {
                 streams[slot] = StorageStream(slot: event.slot, writer: writer, firstSequence: event.sequence)
                 active += 1
             case .segment:
-                guard let stream = streams[slot] else { continue }
+                guard slot < streams.count, let stream = streams[slot] else {
+                    release(event)
+                    continue
+                }
                 if stream.failed {
                     release(event)
                 } else {
@@ -134,7 +137,11 @@ final class StorageStage: @unchecked Sendable {
                     if event.flags & IngestEvent.frameEnd != 0 { stream.pendingEnd = stream.pending.count }
                 }
             case .end:
-                streams[slot]?.ended = true
+                if slot < streams.count, let stream = streams[slot] {
+                    stream.ended = true
+                } else {
+                    releases.append(IngestEvent(kind: .drained, slot: event.slot))
+                }
             default:
                 engine.logger.error("ingest storage stage: unexpected event \(event.kind)")
             }
@@ -143,6 +150,11 @@ final class StorageStage: @unchecked Sendable {
 
     /// Starts the stream's next write, or reports it drained once it has ended and nothing is left.
     func advance(_ stream: StorageStream) {
+        // A failed fdatasync (the flusher's) is final for the stream, as a failed write is.
+        if !stream.failed, stream.inFlight.isEmpty, stream.hasPending, stream.writer.failure != nil {
+            stream.failed = true
+            releases.append(IngestEvent(kind: .failed, slot: stream.slot))
+        }
         if stream.inFlight.isEmpty && stream.hasPending && !stream.failed { submitWrite(stream) }
         if stream.ended && stream.inFlight.isEmpty && (!stream.hasPending || stream.failed) {
             for index in stream.pendingStart..<stream.pending.count { release(stream.pending[index]) }

@@ -186,7 +186,9 @@ public final class StreamWriter: Sendable {
     /// waits) and returns what to sync. Finish with `endSync` whatever the fdatasync did.
     public func beginSync() -> PendingSync? {
         state.withLock { s in
-            guard !s.closed, !s.syncing, s.failure == nil, s.nextSequence > s.durableNextSequence else { return nil }
+            // Not once closing: `close` makes the final sync itself, and a sync that starts after its
+            // wait would keep it from closing the descriptor.
+            guard !s.closed, !s.closing, !s.syncing, s.failure == nil, s.nextSequence > s.durableNextSequence else { return nil }
             s.syncing = true
             return PendingSync(fd: fd, written: s.nextSequence, durable: s.durableNextSequence)
         }

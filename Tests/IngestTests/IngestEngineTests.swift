@@ -240,6 +240,35 @@ extension IngestEngineTests {
     }
 }
 
+extension IngestEngineTests {
+    /// A failed fdatasync is final for the stream: the engine ends the connection with storage_error
+    /// at the next frame, as the POSIX path does, instead of writing on where nothing is acknowledged.
+    @Test func aFailedSyncEndsTheConnection() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1])
+        let server = try harness.serve(IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: 1000))
+        let fd = try openStream(server, stream: 1)
+        let writer = harness.writers[1]!
+        func send(_ sequence: UInt64) throws {
+            let payload = enginePayload(stream: 1, sequence: sequence, sizeMax: 1000)
+            try Socket.sendAll(fd, DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: payload))
+        }
+        try send(0)
+        harness.waitForWritten(1, 1)
+        // What the flusher records when fdatasync reports EIO (StreamWriter.endSync).
+        let pending = try #require(writer.beginSync())
+        #expect(throws: Errno.self) { try writer.endSync(pending, error: .ioError) }
+        try? send(1)
+        #expect(closedByHub(fd))
+        try? fd.close()
+        for _ in 0..<500 where harness.failures.withLock({ $0.isEmpty }) { HostClock.sleep(nanos: 10_000_000) }
+        server.shutdown()
+        #expect(harness.failures.withLock { $0.map(\.code) } == [.storageError])
+        #expect(writer.nextSequence == 1, "nothing written after the failed sync")
+    }
+}
+
 /// Whether the hub closed `fd` (EOF or reset) within 6 s.
 func closedByHub(_ fd: FileDescriptor) -> Bool {
     try? Socket.setReceiveTimeout(fd, millis: 6000)

@@ -116,6 +116,19 @@ func makeWriter(_ folder: String, resume: StreamFileScan? = nil) throws -> Strea
         #expect(writer.failure == nil)
     }
 
+    /// Once closing, no sync starts (close makes the final one), so close can never find a sync that
+    /// began after its wait and leave the descriptor open.
+    @Test func noSyncStartsOnceClosing() throws {
+        let folder = temporaryFolder()
+        let writer = try makeWriter(folder)
+        try writeFrames(writer, count: 3)
+        writer.beginClosing()
+        #expect(writer.beginSync() == nil)
+        let outcome = try #require(try writer.close())
+        #expect(outcome.durableNextSequence == 3)
+        #expect(writer.failure == nil)
+    }
+
     @Test func notAStreamFile() throws {
         let path = temporaryFolder() + "/junk.lss"
         try Data("garbage garbage garbage".utf8).write(to: URL(fileURLWithPath: path))
