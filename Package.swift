@@ -109,12 +109,16 @@ let package = Package(
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform", "DeviceAgent"]),
+        // Helpers shared by the test targets.
+        .target(
+            name: "TestSupport", dependencies: ["Platform", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Wire", "Platform", "DeviceAgent", "TestSupport"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(
             name: "TimeSyncTests",
             dependencies: ["TimeSync", "Platform", "Wire", "Timing", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire", "TestSupport"]),
         .testTarget(name: "TidyTests"),
     ]
 )

@@ -63,7 +63,7 @@ final class DataConnection: @unchecked Sendable {
             return false
         }
         if let engine {
-            engine.adopt(Adoption(fd: fd, writer: writer, deviceID: handshake.deviceID) { [self] failure in
+            engine.adopt(Adoption(fd: fd, writer: writer) { [self] failure in
                 if let failure { reportFailure(failure, handshake) }
                 onEnded()
             })
@@ -134,12 +134,7 @@ final class DataConnection: @unchecked Sendable {
         while true {
             guard try buffer.receive(from: fd, at: gap, count: FrameHeader.byteCount) else { return }
             let header = try buffer.frameHeader(at: gap, payloadBytesMax: configuration.frameBytesMax)
-            guard header.streamID == writer.streamID else {
-                throw WireError(.unknownStream, "frame for stream \(header.streamID) on the connection of stream \(writer.streamID)")
-            }
-            guard header.sequence == writer.nextSequence else {
-                throw WireError(.sequenceMismatch, "frame sequence \(header.sequence), expected \(writer.nextSequence)")
-            }
+            try header.checkPlace(streamID: writer.streamID, nextSequence: writer.nextSequence)
             let payloadCount = Int(header.payloadByteCount)
             let total = gap + FrameHeader.byteCount + payloadCount
             buffer.reserve(total, limit: StreamFileFormat.recordHeaderByteCount + FrameHeader.byteCount + configuration.frameBytesMax)
@@ -147,7 +142,7 @@ final class DataConnection: @unchecked Sendable {
                 throw WireError(.badFrame, "connection closed inside a frame")
             }
             guard buffer.checksum(header, payloadAt: gap + FrameHeader.byteCount) == header.crc else {
-                throw WireError(.crcMismatch, "frame \(header.sequence) of stream \(header.streamID) failed its CRC32C check")
+                throw header.crcMismatch
             }
             let received = HostClock.monotonicNanos()
             buffer.storeRecordHeader(hubReceiveNanos: received, frameCRC: header.crc)
@@ -208,4 +203,18 @@ struct ConnectionBuffer {
     func withBytes<T>(count: Int, _ body: (UnsafeRawBufferPointer) throws(Errno) -> T) throws(Errno) -> T {
         try unsafe body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
     }
+}
+
+/// The rules both data paths apply to each frame of a stream connection (one wording for both).
+extension FrameHeader {
+    /// Checks that the frame belongs to `streamID` and carries `nextSequence`.
+    func checkPlace(streamID: UInt16, nextSequence: UInt64) throws(WireError) {
+        guard self.streamID == streamID else {
+            throw WireError(.unknownStream, "frame for stream \(self.streamID) on the connection of stream \(streamID)")
+        }
+        guard sequence == nextSequence else { throw WireError(.sequenceMismatch, "frame sequence \(sequence), expected \(nextSequence)") }
+    }
+
+    /// The error for a frame whose payload does not match its checksum.
+    var crcMismatch: WireError { WireError(.crcMismatch, "frame \(sequence) of stream \(streamID) failed its CRC32C check") }
 }

@@ -18,13 +18,7 @@ extension NetworkStage {
                 guard available >= UInt64(FrameHeader.byteCount) else { return }
                 do throws(WireError) {
                     let header = try decodeHeader(connection, payloadBytesMax: limit)
-                    guard header.streamID == connection.adoption.writer.streamID else {
-                        throw WireError(
-                            .unknownStream, "frame for stream \(header.streamID) on the connection of stream \(connection.adoption.writer.streamID)")
-                    }
-                    guard header.sequence == connection.nextSequence else {
-                        throw WireError(.sequenceMismatch, "frame sequence \(header.sequence), expected \(connection.nextSequence)")
-                    }
+                    try header.checkPlace(streamID: connection.adoption.writer.streamID, nextSequence: connection.nextSequence)
                     connection.header = header
                 } catch {
                     fail(connection, error)
@@ -45,7 +39,7 @@ extension NetworkStage {
                 unsafe crc.update(UnsafeRawBufferPointer(start: engine.pool.chunk(chunk) + offset, count: length))
             }
             guard crc.value == header.crc else {
-                fail(connection, WireError(.crcMismatch, "frame \(header.sequence) of stream \(header.streamID) failed its CRC32C check"))
+                fail(connection, header.crcMismatch)
                 return
             }
             var first = true
@@ -70,7 +64,6 @@ extension NetworkStage {
             connection.parsed += total
             connection.nextSequence += 1
             connection.header = nil
-            engine.statistics.framesReceived.add(1, ordering: .relaxed)
         }
     }
 

@@ -31,7 +31,6 @@ import Glibc
 struct Adoption: Sendable {
     var fd: FileDescriptor
     var writer: StreamWriter
-    var deviceID: String
     /// Called on the network thread once the connection is over and its writes are done (the writer
     /// claim is released first); the argument is the protocol or storage error that ended it, if any.
     var onEnd: @Sendable (WireError?) -> Void

@@ -57,19 +57,16 @@ public final class PacketCapture: @unchecked Sendable {
 
     deinit { unsafe pcap_close(handle) }
 
-    /// Picks the NIC's own stamps when offered (before activation), else leaves the host default.
+    /// Picks the NIC's own stamps, synchronised to the host clock, when offered (before activation);
+    /// otherwise the host's. Unsynced adapter stamps are in the NIC's clock and are not used.
     static func chooseTimestampType(_ handle: OpaquePointer) -> String {
         var types: UnsafeMutablePointer<Int32>?
         let count = unsafe pcap_list_tstamp_types(handle, &types)
         defer { if let types = unsafe types { unsafe pcap_free_tstamp_types(types) } }
-        guard count > 0, let types = unsafe types else { return "host" }
-        let offered = (0..<Int(count)).map { unsafe types[$0] }
-        for preferred in [PCAP_TSTAMP_ADAPTER, PCAP_TSTAMP_ADAPTER_UNSYNCED] where offered.contains(preferred) {
-            // Unsynced adapter stamps are in the NIC's clock, not comparable with the host's: skip them.
-            guard preferred == PCAP_TSTAMP_ADAPTER else { continue }
-            if unsafe pcap_set_tstamp_type(handle, preferred) == 0 { return String(cString: unsafe pcap_tstamp_type_val_to_name(preferred)) }
-        }
-        return "host"
+        guard count > 0, let types = unsafe types, (0..<Int(count)).contains(where: { unsafe types[$0] == PCAP_TSTAMP_ADAPTER }),
+            unsafe pcap_set_tstamp_type(handle, PCAP_TSTAMP_ADAPTER) == 0
+        else { return "host" }
+        return String(cString: unsafe pcap_tstamp_type_val_to_name(PCAP_TSTAMP_ADAPTER))
     }
 
     /// The next captured frame: its CLOCK_REALTIME stamp (ns) and bytes; nil when the read timed out.

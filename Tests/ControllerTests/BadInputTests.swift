@@ -7,6 +7,7 @@ import Logging
 import Platform
 import Synchronization
 import SystemPackage
+import TestSupport
 import Testing
 import Wire
 @testable import Controller
@@ -50,18 +51,6 @@ func rawData(port: UInt16, _ handshake: DataHandshake) throws -> (FileDescriptor
     let complete = try reply.withUnsafeMutableBytes { try Socket.receiveExactly(fd, into: $0) }
     #expect(complete)
     return (fd, try DataHandshakeReply.decode(reply.span))
-}
-
-/// Whether the hub closed `fd` (EOF or reset) within 6 s, after any refusal reply it sent.
-func closedByHub(_ fd: FileDescriptor) -> Bool {
-    try? Socket.setReceiveTimeout(fd, millis: 6000)
-    var buffer = [UInt8](repeating: 0, count: 64)
-    for _ in 0..<16 {
-        do {
-            if try buffer.withUnsafeMutableBytes({ try Socket.receive(fd, into: $0) }) == 0 { return true }
-        } catch { return (error as? Errno) != .resourceTemporarilyUnavailable }
-    }
-    return false
 }
 
 @Suite(.serialized) struct BadInputTests {

@@ -8,6 +8,7 @@ import Logging
 import Platform
 import Synchronization
 import SystemPackage
+import TestSupport
 import Testing
 import TimeSync
 import Wire
