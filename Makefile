@@ -33,7 +33,7 @@ test: deps
 tsan: deps
 	$(SWIFT) build -c release -Xswiftc -enable-testing --sanitize=thread --build-tests --scratch-path .build-tsan
 	$(SWIFT) test -c release -Xswiftc -enable-testing --sanitize=thread --skip-build --scratch-path .build-tsan \
-		--filter "SPSCRing|IngestEngine"
+		--filter "SPSCRing|IngestEngine|Locked"
 
 clean:
 	rm -rf .build .build-tsan lockstep-data

@@ -1,17 +1,16 @@
 // The session's event journal: one JSON object per line (events.jsonl), appended as things happen
 // (joined, left, started, stopped, markers, errors), synced when the session closes.
 import Platform
-import Synchronization
 import SystemPackage
 import Wire
 
 final class EventJournal: Sendable {
     let path: String
-    private let fd: Mutex<FileDescriptor?>
+    private let fd: Locked<FileDescriptor?>
 
     init(path: String) throws(Errno) {
         self.path = path
-        fd = Mutex(try FileIO.openAppend(path))
+        fd = Locked(try FileIO.openAppend(path))
     }
 
     /// Appends one event stamped with the hub timeline and wall-clock time.

@@ -1,11 +1,10 @@
 // The hub: device registry, sessions, and the glue between the control channel, the data plane
-// (Ingest) and time sync (TimeSync). State lives behind one Mutex; no lock is held across I/O.
+// (Ingest) and time sync (TimeSync). State lives behind one lock; no lock is held across I/O.
 import Histogram
 import HummingbirdWebSocket
 import Ingest
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import TimeSync
 import Timing
@@ -39,17 +38,17 @@ public final class Hub: Sendable {
         var lastSession: String?
     }
 
-    let state = Mutex(State())
-    let services = Mutex<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
-    let keySource = Mutex(SystemRandomNumberGenerator())
+    let state = Locked(State())
+    let services = Locked<(data: DataServer?, sync: SyncService?, flusher: DurabilityFlusher?)>((nil, nil, nil))
+    let keySource = Locked(SystemRandomNumberGenerator())
     /// The exclusive lock on the data folder, held for the life of the hub.
-    let dataLock = Mutex<FileDescriptor?>(nil)
+    let dataLock = Locked<FileDescriptor?>(nil)
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the last check, to detect wall-clock steps.
-    let wallClockDifference = Mutex<Int64?>(nil)
+    let wallClockDifference = Locked<Int64?>(nil)
     /// Receive-to-durable latency of every frame of the current (or last) session, in microseconds.
     /// Why the data plane runs on POSIX I/O instead of io_uring (nil while the engine runs).
-    let ingestFallbackReason = Mutex<String?>(nil)
-    let ingestLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+    let ingestFallbackReason = Locked<String?>(nil)
+    let ingestLatency = Locked(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 
     public init(configuration: HubConfiguration, logger: Logger) {
         self.configuration = configuration

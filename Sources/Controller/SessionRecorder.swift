@@ -10,7 +10,6 @@
 import Ingest
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import Timing
 import Wire
@@ -44,7 +43,7 @@ final class SessionRecorder: Sendable {
         var status = "recording"
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 
     init(id: String, name: String, dataDirectory: String, startHubNanos: Int64) throws(Errno) {
         self.id = id

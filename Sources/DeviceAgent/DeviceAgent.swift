@@ -4,7 +4,6 @@
 import HummingbirdWSClient
 import Logging
 import Platform
-import Synchronization
 import TimeSync
 import Wire
 
@@ -59,7 +58,7 @@ public final class DeviceAgent: Sendable {
         var stopping = false
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 
     public init(configuration: AgentConfiguration, logger: Logger) {
         self.configuration = configuration

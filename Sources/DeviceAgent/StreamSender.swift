@@ -2,7 +2,6 @@
 // after a dropped connection from the sequence the hub says it holds (regenerating the frames).
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import Wire
 
@@ -26,8 +25,8 @@ final class StreamSender: Sendable {
         var fd: FileDescriptor?
     }
 
-    let state = Mutex(State())
-    private let thread = Mutex<PlatformThread?>(nil)
+    let state = Locked(State())
+    private let thread = Locked<PlatformThread?>(nil)
 
     init(profile: StreamProfile, deviceID: String, token: String, sessionID: String, hub: IPv4Endpoint,
          clock: DeviceClock, startDeviceNanos: Int64, logger: Logger) {

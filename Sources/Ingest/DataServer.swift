@@ -4,7 +4,6 @@
 // controller decides who may write where through `DataChannelDelegate`.
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import Wire
 
@@ -58,8 +57,8 @@ public final class DataServer: Sendable {
         var stopping = false
     }
 
-    private let live = Mutex(Live())
-    private let acceptThread = Mutex<PlatformThread?>(nil)
+    private let live = Locked(Live())
+    private let acceptThread = Locked<PlatformThread?>(nil)
 
     /// Binds the data port. - Throws: `Errno` from socket/bind/listen (EADDRINUSE names a port conflict).
     public init(

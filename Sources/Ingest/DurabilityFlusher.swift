@@ -12,9 +12,9 @@ import Wire
 
 public final class DurabilityFlusher: Sendable {
     public let intervalMillis: Int64
-    private let writers = Mutex<[ObjectIdentifier: StreamWriter]>([:])
+    private let writers = Locked<[ObjectIdentifier: StreamWriter]>([:])
     private let running = Atomic<Bool>(true)
-    private let thread = Mutex<PlatformThread?>(nil)
+    private let thread = Locked<PlatformThread?>(nil)
     private let logger: Logger
     /// Called on the flusher thread with each writer whose durable bound advanced.
     private let onDurable: @Sendable (StreamWriter, SyncOutcome) -> Void
@@ -24,7 +24,7 @@ public final class DurabilityFlusher: Sendable {
     public let slowestRoundNanos = Atomic<Int64>(0)
     public let slowestSyncNanos = Atomic<Int64>(0)
     /// The flusher thread's ring for concurrent fdatasyncs (nil: serial syscalls).
-    private let ring: Mutex<URingBox?>
+    private let ring: Locked<URingBox?>
 
     public init(
         intervalMillis: Int64, logger: Logger, onDurable: @escaping @Sendable (StreamWriter, SyncOutcome) -> Void,
@@ -37,7 +37,7 @@ public final class DurabilityFlusher: Sendable {
         self.onFailure = onFailure
         var box: URingBox?
         if let ring = try? URing(entryCount: 64) { box = URingBox(ring) }
-        ring = Mutex(box)
+        ring = Locked(box)
     }
 
     public func start() {
@@ -102,7 +102,7 @@ func errnoOf(_ body: () throws(Errno) -> Void) -> Errno? {
     } catch { return error }
 }
 
-/// A ring owned by the flusher thread (held in a Mutex only to make the flusher Sendable).
+/// A ring owned by the flusher thread (held in a lock only to make the flusher Sendable).
 final class URingBox {
     var ring: URing
     var completions: [URingCompletion] = []

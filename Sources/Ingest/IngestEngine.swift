@@ -85,8 +85,8 @@ final class IngestEngineShared: Sendable {
     let toNetwork: SPSCRing<IngestEvent>
     let storageBell: Doorbell
     let networkBell: Doorbell
-    let inbox = Mutex<[Adoption]>([])
-    let slotWriters = Mutex<[Int32: StreamWriter]>([:])
+    let inbox = Locked<[Adoption]>([])
+    let slotWriters = Locked<[Int32: StreamWriter]>([:])
     let stopRequested = Atomic<Bool>(false)
     let storageStopRequested = Atomic<Bool>(false)
     let statistics = IngestEngineStatistics()
@@ -129,7 +129,7 @@ public final class IngestEngine: Sendable {
     let shared: IngestEngineShared
     let network: NetworkStage
     let storage: StorageStage
-    private let threads = Mutex<(network: PlatformThread?, storage: PlatformThread?)>((nil, nil))
+    private let threads = Locked<(network: PlatformThread?, storage: PlatformThread?)>((nil, nil))
 
     /// Allocates the pool and sets up both rings.
     /// - Throws: `IngestEngineError` with the cause (io_uring refused, bad sizing, no descriptors).

@@ -9,7 +9,6 @@
 //   successful sync would acknowledge data that never reached the disk;
 // - `close` never closes the descriptor while a data connection still holds the writer.
 import Platform
-import Synchronization
 import SystemPackage
 import Wire
 
@@ -45,7 +44,7 @@ public final class StreamWriter: Sendable {
 
     static let receiveRingCount = 4096
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Opens (or creates) the stream file. A new file gets `header`; an existing one is appended after
     /// its last valid record (`resume` from recovery gives that sequence).
@@ -75,7 +74,7 @@ public final class StreamWriter: Sendable {
         var initial = State(nextSequence: next, durableNextSequence: next, fileByteCount: resume?.validByteCount ?? Int64(header.count))
         initial.frameCount = resume?.frameCount ?? 0
         initial.payloadByteCount = resume?.payloadByteCount ?? 0
-        state = Mutex(initial)
+        state = Locked(initial)
     }
 
     /// The sequence number the next frame must carry.

@@ -4,7 +4,6 @@
 // µs; with an adapter-stamping NIC, the capture shows the wire). When the socket gives no send stamp,
 // the capture's stamp stands in (source "pcap").
 import Platform
-import Synchronization
 import Wire
 
 /// The UDP payload of a captured IPv4 frame, for the link layers a capture on Linux delivers.
@@ -65,7 +64,7 @@ final class PcapCrossCheck: Sendable {
     static let kept = 4096
     let interface: String
     let timestampType: String
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(interface: String, timestampType: String) {
         self.interface = interface

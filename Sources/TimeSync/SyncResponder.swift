@@ -16,7 +16,7 @@ public final class SyncResponder: Sendable {
     private let kernelTimestamps: Bool
     private let running = Atomic<Bool>(true)
     private let answered = Atomic<Int>(0)
-    private let thread = Mutex<PlatformThread?>(nil)
+    private let thread = Locked<PlatformThread?>(nil)
 
     /// - Parameters:
     ///   - hub: the hub's sync endpoint from `welcome`.

@@ -73,7 +73,7 @@ public final class SyncService: Sendable {
     let crossCheck: PcapCrossCheck?
     /// Why the capture asked for is not running.
     public let pcapFallbackReason: String?
-    private let captureThread = Mutex<PlatformThread?>(nil)
+    private let captureThread = Locked<PlatformThread?>(nil)
     /// CLOCK_REALTIME − PHC, refreshed by the sync thread (hardware stamps only).
     let realtimeMinusPHC = Atomic<Int64>(0)
     let fd: FileDescriptor
@@ -103,9 +103,9 @@ public final class SyncService: Sendable {
         var transmitKeys: [UInt32: (UInt64, UInt64)] = [:]
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     let running = Atomic<Bool>(true)
-    private let thread = Mutex<PlatformThread?>(nil)
+    private let thread = Locked<PlatformThread?>(nil)
 
     public init(
         configuration: SyncConfiguration, logger: Logger,

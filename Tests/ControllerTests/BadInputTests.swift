@@ -5,7 +5,6 @@ import Foundation
 import HummingbirdWSClient
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import TestSupport
 import Testing
@@ -15,8 +14,8 @@ import Wire
 /// Sends `messages` on a fresh control connection; returns the error codes received and whether the
 /// hub closed the connection.
 func controlExchange(port: UInt16, _ messages: [String], waitMillis: UInt64 = 1500) async throws -> (codes: [ErrorCode], closed: Bool) {
-    let received = Mutex<[ErrorCode]>([])
-    let closed = Mutex(false)
+    let received = Locked<[ErrorCode]>([])
+    let closed = Locked(false)
     var logger = Logger(label: "raw-client")
     logger.logLevel = .critical
     let client = Task {

@@ -2,7 +2,6 @@ import Foundation
 import HummingbirdWSClient
 import Logging
 import Platform
-import Synchronization
 import Testing
 import Wire
 @testable import Controller
@@ -46,7 +45,7 @@ import Wire
         }
         var logger = Logger(label: "silent")
         logger.logLevel = .critical
-        let welcomed = Mutex(false)
+        let welcomed = Locked(false)
         let client = Task {
             try await WebSocketClient.connect(url: "ws://127.0.0.1:\(testHub.httpPort)/control", logger: logger) { inbound, outbound, _ in
                 try await outbound.write(.text(helloText("quiet-1")))

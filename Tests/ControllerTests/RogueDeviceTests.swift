@@ -6,7 +6,6 @@ import HummingbirdWSClient
 import Ingest
 import Logging
 import Platform
-import Synchronization
 import SystemPackage
 import TestSupport
 import Testing
@@ -18,9 +17,9 @@ import Wire
     @Test(arguments: TestHub.engines) func dataChannelViolationsAreRefusedAndStoredFramesSurvive(engine: String) async throws {
         let testHub = try await TestHub.start(engine: engine) { $0.frameBytesMax = 4096 }
         let port = testHub.httpPort
-        let errors = Mutex<[ErrorCode]>([])
-        let phase = Mutex("connecting")
-        let sessionID = Mutex<String?>(nil)
+        let errors = Locked<[ErrorCode]>([])
+        let phase = Locked("connecting")
+        let sessionID = Locked<String?>(nil)
         var logger = Logger(label: "rogue")
         logger.logLevel = .critical
         let client = Task {

@@ -15,7 +15,7 @@ import Wire
 /// Authorizes every stream it has a writer for and records reported failures.
 final class EngineHarness: DataChannelDelegate {
     let writers: [UInt16: StreamWriter]
-    let failures = Mutex<[WireError]>([])
+    let failures = Locked<[WireError]>([])
 
     init(folder: String, streams: [UInt16]) throws {
         var writers: [UInt16: StreamWriter] = [:]
@@ -74,7 +74,7 @@ func enginePayload(stream: UInt16, sequence: UInt64, sizeMax: Int) -> [UInt8] {
     return made[Int(sequence % 32)]
 }
 
-let payloadCache = Mutex<[String: [[UInt8]]]>([:])
+let payloadCache = Locked<[String: [[UInt8]]]>([:])
 
 /// Connects and completes the handshake for `stream`.
 func openStream(_ server: DataServer, stream: UInt16) throws -> FileDescriptor {
