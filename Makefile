@@ -26,6 +26,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/cli-e2e.sh .build/debug
+	scripts/service-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 
 # The ingest engine's lock-free ring and its two threads under ThreadSanitizer, in release

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
-# (CShims), pkg-config, curl's runtime for the CLI's HTTP client. Idempotent; quiet when all is there.
+# (CShims), pkg-config, curl's runtime for the CLI's HTTP client; curl and python3 for the test
+# scripts. Idempotent; quiet when all is there.
 set -euo pipefail
 packages=(liburing-dev libpcap-dev pkg-config libcurl4)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+# Tools the end-to-end test scripts run (any install of them will do, e.g. a pyenv python3).
+for tool in curl python3; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"

@@ -10,10 +10,16 @@ import Wire
 
 extension Hub {
     /// Serves HTTP and the control WebSocket until the task is cancelled or, with `handleSignals`,
-    /// SIGTERM/SIGINT arrives: then a running session is stopped cleanly (devices still connected, so
-    /// every announced frame is stored and the manifest written) before the listeners close.
+    /// SIGTERM/SIGINT arrives: then the service manager is told STOPPING=1 and a running session is
+    /// stopped cleanly (devices still connected, so every announced frame is stored, synced, and the
+    /// manifest and report written) before the listeners close. SIGHUP calls `reload`.
+    /// The housekeeping loop checks liveness, wall-clock steps and thread progress, and pings the
+    /// watchdog of `notifier` while every loop turns.
     /// - Parameter onRunning: called with the bound HTTP port once listening.
-    public func runHTTP(handleSignals: Bool = false, onRunning: @escaping @Sendable (UInt16) -> Void = { _ in }) async throws {
+    public func runHTTP(
+        handleSignals: Bool = false, notifier: ServiceNotifier = ServiceNotifier(socketPath: nil, watchdogIntervalNanos: nil),
+        reload: (@Sendable () async -> Void)? = nil, onRunning: @escaping @Sendable (UInt16) -> Void = { _ in }
+    ) async throws {
         let router = Router(context: BasicWebSocketRequestContext.self)
         addRoutes(router)
         router.ws("/control") { _, _ in .upgrade([:]) } onUpgrade: { [self] inbound, outbound, _ in
@@ -23,24 +29,47 @@ extension Hub {
             router: router,
             server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: ControlLimits.messageBytesMax))),
             configuration: .init(address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd"),
-            onServerRunning: { channel in onRunning(UInt16(channel.localAddress?.port ?? 0)) },
+            onServerRunning: { [self] channel in
+                // Everything is up by now: data plane, sync service and its self-test (startServices), listeners.
+                let port = UInt16(channel.localAddress?.port ?? 0)
+                markReady()
+                onRunning(port)
+                notifier.ready(status: "ready: http \(configuration.bindHost):\(port), data \(dataEndpoint.port), sync \(syncEndpoint.port)")
+            },
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService(gracefulShutdownSignals: []) }
             if handleSignals {
                 group.addTask { [self] in
-                    for await signal in Self.shutdownSignals() {
-                        logger.notice("signal \(signal): stopping")
-                        if state.withLock({ $0.session != nil }) { _ = try? await stopSession() }
+                    for await signal in Self.signals([SIGTERM, SIGINT]) {
+                        let recording = state.withLock { $0.session != nil }
+                        logger.notice("signal \(signal): stopping\(recording ? " after closing the session" : "")")
+                        notifier.stopping(status: recording ? "stopping: closing the session" : "stopping")
+                        markStopping()
+                        if recording { _ = try? await stopSession() }
                         return
+                    }
+                }
+                if let reload {
+                    group.addTask {
+                        for await _ in Self.signals([SIGHUP]) { await reload() }
                     }
                 }
             }
             group.addTask { [self] in
+                var nextProgressCheck = HostClock.monotonicNanos() + 1_000_000_000
+                var nextPing = HostClock.monotonicNanos()
+                var withheld = false
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 250_000_000)
                     checkLiveness()
                     checkWallClock()
+                    let now = HostClock.monotonicNanos()
+                    if now >= nextProgressCheck {
+                        checkProgress()
+                        nextProgressCheck = now + 1_000_000_000
+                    }
+                    if readiness.withLock({ $0 != "starting" }) { watchdogTick(notifier, now: now, next: &nextPing, withheld: &withheld) }
                 }
             }
             try await group.next()
@@ -48,10 +77,10 @@ extension Hub {
         }
     }
 
-    /// SIGTERM and SIGINT as an async stream (the default actions are disabled while it lives).
-    static func shutdownSignals() -> AsyncStream<Int32> {
+    /// Signals as an async stream (their default actions are disabled while it lives).
+    static func signals(_ numbers: [Int32]) -> AsyncStream<Int32> {
         AsyncStream { continuation in
-            let sources = [SIGTERM, SIGINT].map { number in
+            let sources = numbers.map { number in
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler { continuation.yield(number) }
@@ -65,6 +94,22 @@ extension Hub {
     }
 
     func addRoutes(_ router: Router<BasicWebSocketRequestContext>) {
+        router.get("metrics") { [self] _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metricsText())))
+        }
+        router.get("healthz") { [self] _, _ in
+            let stalled = stalledParts.withLock { $0 }
+            return stalled.isEmpty
+                ? jsonResponse(.object(["status": .string("ok")]))
+                : jsonResponse(.object(["status": .string("stalled"), "stalled": .array(stalled.map(JSONValue.string))]),
+                               status: .serviceUnavailable)
+        }
+        router.get("readyz") { [self] _, _ in
+            let readiness = readiness.withLock { $0 }
+            return jsonResponse(.object(["status": .string(readiness)]), status: readiness == "ready" ? .ok : .serviceUnavailable)
+        }
         let api = router.group("api/v1")
         api.get("status") { [self] _, _ in jsonResponse(statusJSON()) }
         api.get("devices") { [self] _, _ in

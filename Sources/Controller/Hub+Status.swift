@@ -21,6 +21,12 @@ extension Hub {
             "timestamp_source": .string(syncService.timestampMode),
             "hardware_timestamps_fallback": syncService.hardwareFallbackReason.map(JSONValue.string) ?? .null,
             "pcap_cross_check": syncService.pcapCrossCheckJSON ?? .null, "ingest": ingestJSON(),
+            "readiness": .string(readiness.withLock { $0 }),
+            "timestamping_self_test": .object([
+                "passed": .bool(timestampSelfTestFailure.withLock { $0 } == nil),
+                "failure": timestampSelfTestFailure.withLock { $0 }.map(JSONValue.string) ?? .null,
+            ]),
+            "stalled_threads": .array(stalledParts.withLock { $0 }.map(JSONValue.string)),
         ])
     }
 

@@ -26,7 +26,9 @@ struct DeviceEntry: Sendable {
 }
 
 public final class Hub: Sendable {
-    public let configuration: HubConfiguration
+    /// The configuration in force; SIGHUP may change its reloadable keys (`reload(_:)`).
+    public var configuration: HubConfiguration { settings.withLock { $0 } }
+    let settings: Locked<HubConfiguration>
     let logger: Logger
 
     struct State {
@@ -50,8 +52,21 @@ public final class Hub: Sendable {
     let ingestFallbackReason = Locked<String?>(nil)
     let ingestLatency = Locked(Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
 
+    /// "starting", "ready" or "stopping", for /readyz and the status.
+    let readiness = Locked("starting")
+    /// Why the kernel-timestamp self-test failed at startup (nil: it passed, or has not run).
+    let timestampSelfTestFailure = Locked<String?>(nil)
+    /// Loop counters of the data plane and sync threads at the last progress check (watchdog).
+    let lastProgress = Locked<ProgressSnapshot?>(nil)
+    /// The threads found not turning at the last progress check (empty: healthy).
+    let stalledParts = Locked<[String]>([])
+    /// Data connections ended by an error, per device, over the hub's life (for /metrics).
+    let dataErrorCounts = Locked<[String: Int]>([:])
+    /// CLOCK_REALTIME when the hub was made (process_start_time_seconds).
+    let startedRealtimeNanos = HostClock.realtimeNanos()
+
     public init(configuration: HubConfiguration, logger: Logger) {
-        self.configuration = configuration
+        self.settings = Locked(configuration)
         self.logger = logger
     }
 
@@ -102,6 +117,12 @@ public final class Hub: Sendable {
         data.start()
         sync.start()
         flusher.start()
+        if sync.timestampMode == "user" {
+            timestampSelfTestFailure.withLock { $0 = "kernel timestamps could not be enabled; sync uses user-space clock reads" }
+        } else if let failure = SocketTimestamping.selfTest() {
+            timestampSelfTestFailure.withLock { $0 = failure }
+            logger.error("timestamping self-test failed: \(failure); sync samples will carry the sources actually used")
+        }
         logger.info("data channel on \(data.boundEndpoint), time sync on \(sync.boundEndpoint), data in \(configuration.dataDirectory)")
     }
 
@@ -197,6 +218,7 @@ extension Hub: DataChannelDelegate {
 
     public func dataConnectionFailed(deviceID: String, streamID: UInt16, error: WireError) {
         state.withLock { $0.devices[deviceID]?.lastError = "\(error)" }
+        dataErrorCounts.withLock { $0[deviceID, default: 0] += 1 }
         state.withLock { $0.session }?.journal.record(
             "data_error", ["device_id": .string(deviceID), "stream_id": .int(Int64(streamID)), "code": .string(error.code.rawValue),
                            "message": .string(error.message)])

@@ -34,6 +34,9 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestBufferMiB = 256
     /// How the engine's storage stage writes: "io_uring" (ring submissions) or "pwritev" (inline).
     public var ingestWrites = "io_uring"
+    /// trace, debug, info, notice, warning, error or critical (SIGHUP applies a change).
+    public var logLevel = "info"
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
 
@@ -60,6 +63,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "ingest_engine": "auto, io_uring or posix: the data plane's I/O path",
         "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 256)",
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
+        "log_level": "trace, debug, info, notice, warning, error or critical (default info)",
     ]
 
     /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
@@ -159,6 +163,9 @@ public struct HubConfiguration: Sendable, Equatable {
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
             ingestBufferMiB = Int(number)
+        case "log_level":
+            guard let text = value as? String, Self.logLevels.contains(text) else { throw fail("must be one of \(Self.logLevels.joined(separator: ", "))") }
+            logLevel = text
         default: throw fail("unknown key")
         }
     }
@@ -196,6 +203,12 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public var path: String
     public var key: String?
     public var reason: String
+
+    public init(path: String, key: String?, reason: String) {
+        self.path = path
+        self.key = key
+        self.reason = reason
+    }
 
     public var description: String {
         if let key { return "\(path): \(key): \(reason)" }

@@ -85,6 +85,12 @@ public final class DeviceAgent: Sendable {
         for sender in state.withLock({ $0.senders }) { sender.dropConnection() }
     }
 
+    /// Error codes by which the hub refuses a device for good: retrying cannot help.
+    public static let refusalCodes: [ErrorCode] = [.unauthorized, .invalidDeviceID, .duplicateDevice, .invalidMessage]
+
+    /// Whether the hub refused this device for good (the agent stopped retrying).
+    public var wasRefused: Bool { lastError.map { Self.refusalCodes.contains($0.code) } ?? false }
+
     /// Connects and serves the control channel, reconnecting with backoff until the task is cancelled
     /// or the hub refuses the device for good (bad token, invalid id, duplicate id).
     public func run() async {
@@ -97,7 +103,7 @@ public final class DeviceAgent: Sendable {
                 logger.notice("control connection failed: \(error)", metadata: ["device": "\(configuration.deviceID)"])
             }
             state.withLock { $0.welcome = nil }
-            if let fatal = lastError, [.unauthorized, .invalidDeviceID, .duplicateDevice, .invalidMessage].contains(fatal.code) {
+            if let fatal = lastError, Self.refusalCodes.contains(fatal.code) {
                 logger.error("hub refused this device: \(fatal.code.rawValue): \(fatal.message)")
                 break
             }

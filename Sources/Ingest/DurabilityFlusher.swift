@@ -23,6 +23,8 @@ public final class DurabilityFlusher: Sendable {
     public let roundCount = Atomic<Int>(0)
     public let slowestRoundNanos = Atomic<Int64>(0)
     public let slowestSyncNanos = Atomic<Int64>(0)
+    /// Turns of the flusher loop, one per interval: the watchdog's proof of progress.
+    public let loopCount = Atomic<Int>(0)
     /// The flusher thread's ring for concurrent fdatasyncs (nil: serial syscalls).
     private let ring: Locked<URingBox?>
 
@@ -45,6 +47,7 @@ public final class DurabilityFlusher: Sendable {
             while running.load(ordering: .acquiring) {
                 HostClock.sleep(nanos: intervalMillis * 1_000_000)
                 flushAll()
+                loopCount.add(1, ordering: .relaxed)
             }
         }
         thread.withLock { $0 = spawned }

@@ -75,6 +75,9 @@ public final class IngestEngineStatistics: Sendable {
     /// Connections waiting for chunks right now.
     public let waitingConnections = Atomic<Int>(0)
     public let connections = Atomic<Int>(0)
+    /// Turns of each stage's loop (at least ten a second while it lives): the watchdog's proof of progress.
+    public let networkLoops = Atomic<Int>(0)
+    public let storageLoops = Atomic<Int>(0)
 }
 
 /// What both stages share. Everything here is either immutable, atomic, or behind a mutex that is

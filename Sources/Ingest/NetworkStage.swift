@@ -107,6 +107,7 @@ final class NetworkStage: @unchecked Sendable {
                 if connections.allSatisfy({ $0 == nil }) && engine.inbox.withLock({ $0.isEmpty }) { break }
             }
             publishStatistics()
+            engine.statistics.networkLoops.add(1, ordering: .relaxed)
             do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
                 engine.logger.critical("ingest network stage: \(error)")
                 HostClock.sleep(nanos: 10_000_000)

@@ -90,6 +90,7 @@ final class StorageStage: @unchecked Sendable {
             for case let stream? in streams { advance(stream) }
             flushReleases()
             if engine.storageStopRequested.load(ordering: .acquiring) && active == 0 && engine.toStorage.count == 0 { break }
+            engine.statistics.storageLoops.add(1, ordering: .relaxed)
             do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
                 engine.logger.critical("ingest storage stage: \(error)")
                 HostClock.sleep(nanos: 10_000_000)

@@ -151,6 +151,13 @@ public enum FileIO {
         return Array(bytes[..<filled])
     }
 
+    /// Space on the file system holding `path` (statvfs): what an unprivileged writer may still use.
+    public static func space(_ path: String) throws(Errno) -> (availableBytes: Int64, totalBytes: Int64) {
+        var figures = statvfs()
+        _ = try valueOrErrno { statvfs(path, &figures) }
+        return (Int64(figures.f_bavail) * Int64(figures.f_frsize), Int64(figures.f_blocks) * Int64(figures.f_frsize))
+    }
+
     static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

@@ -155,3 +155,43 @@ extension Socket {
         return (entry.revents & Int16(POLLIN) != 0, entry.revents & Int16(POLLERR) != 0)
     }
 }
+
+extension SocketTimestamping {
+    /// Sends one datagram between two loopback sockets and checks the kernel stamped both ends: a
+    /// transmit stamp on the sender's error queue and a receive stamp on the datagram, in order and
+    /// close to the clock. Run once at startup, before the service reports ready.
+    /// - Returns: nil when the kernel stamps work, or what failed.
+    public static func selfTest() -> String? {
+        do throws(Errno) {
+            let loopback = try IPv4Endpoint(host: "127.0.0.1", port: 0)
+            let receiver = try Socket.bindUDP(loopback)
+            defer { try? receiver.close() }
+            let sender = try Socket.bindUDP(loopback)
+            defer { try? sender.close() }
+            try enableSoftware(receiver)
+            try enableSoftware(sender)
+            let before = HostClock.realtimeNanos()
+            try Socket.send(sender, [0x4C, 0x53], to: Socket.localEndpoint(receiver))
+            guard try Socket.waitEvents(receiver, timeoutMillis: 1000).readable else { return "the test datagram did not arrive" }
+            var buffer = [UInt8](repeating: 0, count: 16)
+            let received = try errnoTyped { try unsafe buffer.withUnsafeMutableBytes { raw in try receive(receiver, into: raw) } }
+            guard let receiveStamp = received.stamp else { return "no receive stamp (SO_TIMESTAMPING RX software)" }
+            var transmitStamp: KernelStamp?
+            for _ in 0..<100 where transmitStamp == nil {
+                if try Socket.waitEvents(sender, timeoutMillis: 10).errorQueue { transmitStamp = try readTransmitStamp(sender)?.stamp }
+            }
+            guard let transmitStamp else { return "no transmit stamp on the error queue (SO_TIMESTAMPING TX software)" }
+            let after = HostClock.realtimeNanos()
+            let order = (before - 1_000_000)...(after + 1_000_000)
+            guard order.contains(transmitStamp.realtimeNanos), order.contains(receiveStamp.realtimeNanos),
+                transmitStamp.realtimeNanos <= receiveStamp.realtimeNanos
+            else {
+                return "stamps out of order or off the clock (tx \(transmitStamp.realtimeNanos), rx \(receiveStamp.realtimeNanos), "
+                    + "window \(before)-\(after))"
+            }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}

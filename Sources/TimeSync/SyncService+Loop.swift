@@ -9,6 +9,7 @@ extension SyncService {
         var buffer = [UInt8](repeating: 0, count: 512)
         var nextOffsetRead = HostClock.monotonicNanos()
         while running.load(ordering: .acquiring) {
+            loopCount.add(1, ordering: .relaxed)
             if hardwareClock != nil, HostClock.monotonicNanos() >= nextOffsetRead {
                 refreshHardwareOffset()
                 nextOffsetRead = HostClock.monotonicNanos() + 250_000_000

@@ -105,6 +105,8 @@ public final class SyncService: Sendable {
 
     let state = Locked(State())
     let running = Atomic<Bool>(true)
+    /// Turns of the service loop (at least one per sync period): the watchdog's proof of progress.
+    public let loopCount = Atomic<Int>(0)
     private let thread = Locked<PlatformThread?>(nil)
 
     public init(

@@ -62,5 +62,10 @@ struct LockstepDevice: AsyncParsableCommand {
             }
             await group.waitForAll()
         }
+        let refused = agents.filter(\.wasRefused).count
+        if refused > 0 {
+            logger.error("\(refused) of \(agents.count) device(s) refused by the hub")
+            throw ExitCode(1)
+        }
     }
 }

@@ -1,10 +1,12 @@
-// lockstepd: the Lockstep appliance. Parses flags and the config file, starts the hub, serves until
-// SIGTERM/SIGINT, then stops any running session cleanly (every announced frame stored, manifest written).
+// lockstepd: the Lockstep appliance. Parses flags and the config file, starts the hub, tells systemd
+// when it is ready (sd_notify), serves until SIGTERM/SIGINT, then stops any running session cleanly
+// (every announced frame stored and synced, manifest and report written). SIGHUP reloads the file.
 import ArgumentParser
 import Controller
 import Ingest
 import Foundation
 import Logging
+import Platform
 
 @main
 struct Lockstepd: AsyncParsableCommand {
@@ -20,17 +22,13 @@ struct Lockstepd: AsyncParsableCommand {
     @Option(help: "Write the bound ports as JSON to this file once listening.") var readyFile: String?
     @Option(help: "Data plane: auto, io_uring or posix (overrides ingest_engine).") var ingestEngine: String?
     @Option(help: "Engine writes: io_uring or pwritev (overrides ingest_writes).") var ingestWrites: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (overrides log_level).") var logLevel: String?
     @Flag(help: "Validate the configuration and exit.") var checkConfig = false
 
-    func run() async throws {
+    /// The configuration file (if any) with the command-line overrides on top.
+    func settings() throws -> HubConfiguration {
         var settings = HubConfiguration()
-        if let config {
-            do { settings = try HubConfiguration.load(path: config) } catch {
-                FileHandle.standardError.write(Data("lockstepd: \(error)\n".utf8))
-                throw ExitCode(2)
-            }
-        }
+        if let config { settings = try HubConfiguration.load(path: config) }
         if let dataDir { settings.dataDirectory = dataDir }
         if let bind { settings.bindHost = bind }
         if let httpPort { settings.httpPort = httpPort }
@@ -38,39 +36,52 @@ struct Lockstepd: AsyncParsableCommand {
         if let syncPort { settings.syncPort = syncPort }
         if let ingestEngine {
             guard ["auto", "io_uring", "posix"].contains(ingestEngine) else {
-                FileHandle.standardError.write(Data("lockstepd: --ingest-engine must be auto, io_uring or posix\n".utf8))
-                throw ExitCode(2)
+                throw ConfigurationError(path: "--ingest-engine", key: nil, reason: "must be auto, io_uring or posix")
             }
             settings.ingestEngine = ingestEngine
         }
         if let ingestWrites {
             guard IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) != nil else {
-                FileHandle.standardError.write(Data("lockstepd: --ingest-writes must be io_uring or pwritev\n".utf8))
-                throw ExitCode(2)
+                throw ConfigurationError(path: "--ingest-writes", key: nil, reason: "must be io_uring or pwritev")
             }
             settings.ingestWrites = ingestWrites
         }
+        if let logLevel {
+            guard HubConfiguration.logLevels.contains(logLevel) else {
+                throw ConfigurationError(path: "--log-level", key: nil, reason: "must be one of \(HubConfiguration.logLevels.joined(separator: ", "))")
+            }
+            settings.logLevel = logLevel
+        }
+        return settings
+    }
+
+    func run() async throws {
+        let settings: HubConfiguration
+        do { settings = try self.settings() } catch {
+            FileHandle.standardError.write(Data("lockstepd: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         if checkConfig {
-            print("configuration OK")
+            print("configuration OK\(config.map { " (\($0))" } ?? " (built-in defaults)")")
             return
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            return handler
-        }
+        let journal = ApplianceLogHandler.stderrIsJournal
+        ApplianceLogHandler.level.withLock { $0 = Logger.Level(rawValue: settings.logLevel) ?? .info }
+        LoggingSystem.bootstrap { label in ApplianceLogHandler(label: label, journal: journal) }
         let logger = Logger(label: "lockstepd")
+        let notifier = ServiceNotifier.fromEnvironment()
         let hub = Hub(configuration: settings, logger: logger)
         do { try hub.startServices() } catch {
-            FileHandle.standardError.write(Data("lockstepd: cannot start: \(error)\n".utf8))
+            logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
         let readyFile = readyFile
         let host = settings.bindHost
         let data = hub.dataEndpoint.port
         let sync = hub.syncEndpoint.port
+        let command = self
         do {
-            try await hub.runHTTP(handleSignals: true) { http in
+            try await hub.runHTTP(handleSignals: true, notifier: notifier, reload: { command.reload(hub, notifier: notifier, logger: logger) }) { http in
                 let ports = "{\"http\":\(http),\"data\":\(data),\"sync\":\(sync)}\n"
                 if let readyFile { try? ports.write(toFile: readyFile, atomically: true, encoding: .utf8) }
                 logger.info("lockstepd ready: http \(host):\(http), data \(data), sync \(sync)")
@@ -81,5 +92,29 @@ struct Lockstepd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         await hub.shutdown()
+        logger.notice("lockstepd stopped")
+    }
+
+    /// SIGHUP: re-reads the file, applies what can change while running, names what needs a restart.
+    /// A file that no longer validates is refused as a whole; the running configuration stays.
+    func reload(_ hub: Hub, notifier: ServiceNotifier, logger: Logger) {
+        notifier.reloading()
+        defer { notifier.ready(status: "ready (configuration reloaded)") }
+        guard config != nil else {
+            logger.notice("SIGHUP: no --config file; nothing to reload")
+            return
+        }
+        let new: HubConfiguration
+        do { new = try settings() } catch {
+            logger.error("SIGHUP: configuration refused, the running one stays: \(error)")
+            return
+        }
+        let outcome = hub.reload(new)
+        ApplianceLogHandler.level.withLock { $0 = Logger.Level(rawValue: hub.configuration.logLevel) ?? .info }
+        let applied = outcome.applied.isEmpty ? "nothing changed" : "applied \(outcome.applied.joined(separator: ", "))"
+        logger.notice("SIGHUP: configuration reloaded: \(applied)")
+        if !outcome.needRestart.isEmpty {
+            logger.warning("SIGHUP: changes to \(outcome.needRestart.joined(separator: ", ")) take effect at the next restart")
+        }
     }
 }

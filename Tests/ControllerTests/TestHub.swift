@@ -37,7 +37,7 @@ final class TestHub: Sendable {
         try hub.startServices()
         #expect((hub.dataServer.engine != nil) == (engine == "io_uring"), "data plane is not \(engine)")
         let (ports, continuation) = AsyncStream<UInt16>.makeStream()
-        let task = Task { try await hub.runHTTP { continuation.yield($0) } }
+        let task = Task { try await hub.runHTTP(onRunning: { continuation.yield($0) }) }
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())
         return TestHub(hub: hub, httpPort: port, task: task, folder: configuration.dataDirectory)

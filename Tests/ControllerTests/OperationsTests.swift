@@ -1,0 +1,70 @@
+// The operator-facing pieces of the service: what SIGHUP reloads and what it leaves for a restart,
+// journald and plain log lines, and the Prometheus text rendering.
+import Foundation
+import Logging
+import Testing
+@testable import Controller
+
+@Suite struct OperationsTests {
+    @Test func reloadAppliesTokensAndTimingAndNamesRestartOnlyKeys() {
+        var original = HubConfiguration()
+        original.deviceTokens = ["a": "one"]
+        let hub = Hub(configuration: original, logger: Logger(label: "test"))
+        var changed = original
+        changed.deviceTokens = ["a": "two", "b": "three"]
+        changed.siteToken = nil
+        changed.lostAfterMillis = 9000
+        changed.logLevel = "debug"
+        changed.httpPort = 9999
+        changed.ingestBufferMiB = 64
+        let outcome = hub.reload(changed)
+        #expect(outcome.applied == ["device_tokens", "site_token", "lost_after_ms", "log_level"])
+        #expect(outcome.needRestart == ["http_port", "ingest_buffer_mib"])
+        #expect(hub.configuration.deviceTokens == ["a": "two", "b": "three"])
+        #expect(hub.configuration.accepts(deviceID: "b", token: "three"))
+        #expect(!hub.configuration.accepts(deviceID: "a", token: "one"), "the old token no longer works")
+        #expect(hub.configuration.httpPort == original.httpPort, "the listener keeps its port until a restart")
+        #expect(hub.reload(changed) == ReloadOutcome(applied: [], needRestart: ["http_port", "ingest_buffer_mib"]))
+    }
+
+    @Test func logLinesForJournaldCarryThePriorityAndNoTime() {
+        let line = ApplianceLogHandler.format(
+            level: .error, message: "disk full\nsecond", metadata: ["stream": "2", "device": "a"], label: "lockstepd", source: "Ingest",
+            journal: true, now: Date(timeIntervalSince1970: 0))
+        #expect(line == "<3>lockstepd: [Ingest] disk full second device=a stream=2\n")
+        let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
+        #expect(levels.map(ApplianceLogHandler.priority) == [7, 7, 6, 5, 4, 3, 2])
+        let plain = ApplianceLogHandler.format(
+            level: .info, message: "ready", metadata: [:], label: "lockstepd", source: "lockstepd", journal: false,
+            now: Date(timeIntervalSince1970: 0))
+        #expect(plain == "1970-01-01T00:00:00Z info lockstepd: [lockstepd] ready\n")
+    }
+
+    @Test func theLogLevelIsSharedAndChangeable() {
+        let saved = ApplianceLogHandler.level.withLock { $0 }
+        defer { ApplianceLogHandler.level.withLock { $0 = saved } }
+        var handler = ApplianceLogHandler(label: "a", journal: true)
+        let other = ApplianceLogHandler(label: "b", journal: true)
+        handler.logLevel = .debug
+        #expect(other.logLevel == .debug, "a reload reaches every logger")
+    }
+
+    @Test func metricsTextEscapesLabelsAndFormatsNumbers() {
+        var metrics = MetricsText()
+        metrics.family("lockstep_x_seconds", "gauge", "A test.", [([("device", "a\"b\\c\nd")], 0.25), ([("device", "e")], 3)])
+        metrics.single("lockstep_y", "gauge", "Another.", .nan)
+        #expect(metrics.text == """
+            # HELP lockstep_x_seconds A test.
+            # TYPE lockstep_x_seconds gauge
+            lockstep_x_seconds{device="a\\"b\\\\c\\nd"} 0.25
+            lockstep_x_seconds{device="e"} 3
+            # HELP lockstep_y Another.
+            # TYPE lockstep_y gauge
+            lockstep_y NaN
+
+            """)
+        #expect(MetricsText.format(.infinity) == "+Inf")
+        #expect(MetricsText.format(1.5e-7) == "1.5e-07")
+        #expect(MetricsText.format(268_435_456) == "268435456")
+    }
+}

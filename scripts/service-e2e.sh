@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# lockstepd as systemd runs it, without systemd: a fake NOTIFY_SOCKET (python3) records the sd_notify
+# datagrams; JOURNAL_STREAM asks for priority-prefixed log lines; WATCHDOG_USEC arms the watchdog.
+# Checks READY, WATCHDOG and STOPPING arrive in that order, /healthz, /readyz and /metrics, a SIGHUP
+# reload (applied, restart-only and refused changes), and that SIGTERM during a recording leaves a
+# complete session that verifies, with its manifest and report.
+# Usage: scripts/service-e2e.sh BIN_DIR
+set -euo pipefail
+bin=${1:-.build/debug}
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "service-e2e: FAILED: $*" >&2; [ -f "$work/hub.log" ] && tail -30 "$work/hub.log" >&2; exit 1; }
+checks=0
+pass() { checks=$((checks + 1)); }
+
+# The fake service manager's notification socket: one line per datagram, assignments joined by ';'.
+python3 - "$work/notify" "$work/notify.log" <<'EOF' &
+import socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        log.write(sock.recv(4096).decode().replace("\n", ";") + "\n")
+EOF
+pids+=($!)
+for _ in $(seq 100); do [ -S "$work/notify" ] && break; sleep 0.05; done
+[ -S "$work/notify" ] || fail "the fake notify socket did not appear"
+
+cat >"$work/hub.yaml" <<EOF
+data_dir: $work/data
+http_port: 0
+data_port: 0
+sync_port: 0
+device_tokens:
+  svc-01: token-one
+  svc-02: token-two
+site_token: ""
+EOF
+NOTIFY_SOCKET="$work/notify" WATCHDOG_USEC=2000000 JOURNAL_STREAM=8:1234 \
+    "$bin/lockstepd" --config "$work/hub.yaml" --ready-file "$work/ready" >"$work/hub.log" 2>&1 &
+hub=$!
+pids+=($hub)
+for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.1; done
+[ -s "$work/ready" ] || fail "lockstepd did not become ready"
+http=$(grep -o '"http":[0-9]*' "$work/ready" | cut -d: -f2)
+url="http://127.0.0.1:$http"
+for _ in $(seq 50); do grep -q "READY=1" "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "^READY=1;STATUS=ready: http" "$work/notify.log" || fail "no READY=1 with a status: $(cat "$work/notify.log")"; pass
+
+# Journald format: every line starts with a syslog priority and has no timestamp of its own.
+grep -v '^<[0-7]>' "$work/hub.log" && fail "log lines without a priority prefix"
+grep -q '^<6>lockstepd: \[lockstepd\] lockstepd ready' "$work/hub.log" || fail "ready line not at info priority"; pass
+
+curl -sf "$url/healthz" | grep -q '"status":"ok"' || fail "/healthz"
+curl -sf "$url/readyz" | grep -q '"status":"ready"' || fail "/readyz"; pass
+curl -s -o /dev/null -w '%{http_code}' "$url/nope" | grep -q 404 || fail "unknown path is not a 404"; pass
+
+export LOCKSTEP_HUB="$url"
+"$bin/lockstep-device" --http-port "$http" --id svc-01 --token token-one --rate-scale 0.02 >"$work/dev1.log" 2>&1 &
+pids+=($!)
+# svc-02 presents svc-01's token: refused (the device gives up) until the reload below changes the tokens.
+if timeout 20 "$bin/lockstep-device" --http-port "$http" --id svc-02 --token token-one >"$work/dev2.log" 2>&1; then
+    fail "svc-02 with a wrong token was not refused"
+fi
+grep -q "unauthorized" "$work/dev2.log" || fail "svc-02 refusal does not say unauthorized: $(cat "$work/dev2.log")"
+"$bin/lockstep" status --json | grep -q '"devices_connected":1' || fail "token check: $("$bin/lockstep" status --json)"; pass
+
+# SIGHUP: svc-02 may use token-one from now on; http_port needs a restart; log level applies.
+cat >"$work/hub.yaml" <<EOF
+data_dir: $work/data
+http_port: 1
+data_port: 0
+sync_port: 0
+device_tokens:
+  svc-01: token-one
+  svc-02: token-one
+site_token: ""
+log_level: debug
+EOF
+kill -HUP "$hub"
+for _ in $(seq 100); do grep -q "configuration reloaded" "$work/hub.log" && break; sleep 0.1; done
+grep -q "configuration reloaded: applied device_tokens, log_level" "$work/hub.log" || fail "reload did not apply the tokens"
+grep -q "http_port take effect at the next restart" "$work/hub.log" || fail "reload did not name http_port as restart-only"
+grep -q "^RELOADING=1$" "$work/notify.log" || fail "no RELOADING=1"; pass
+"$bin/lockstep-device" --http-port "$http" --id svc-02 --token token-one --rate-scale 0.02 >"$work/dev2.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do "$bin/lockstep" status --json | grep -q '"devices_connected":2' && break; sleep 0.1; done
+"$bin/lockstep" status --json | grep -q '"devices_connected":2' || fail "svc-02 not admitted after the reload"; pass
+
+# A file that no longer validates is refused whole; the hub keeps running on the old one.
+printf 'lost_after_ms: -5\n' >"$work/hub.yaml"
+kill -HUP "$hub"
+for _ in $(seq 100); do grep -q "configuration refused" "$work/hub.log" && break; sleep 0.1; done
+grep -q "configuration refused, the running one stays: .*lost_after_ms" "$work/hub.log" || fail "bad reload not refused"
+curl -sf "$url/readyz" >/dev/null || fail "not ready after a refused reload"; pass
+
+"$bin/lockstep" start --name service-test >/dev/null || fail "start"
+sleep 3
+metrics=$(curl -sf "$url/metrics") || fail "/metrics"
+for name in lockstep_build_info lockstep_ready lockstep_devices_connected lockstep_recording lockstep_device_up \
+    lockstep_device_clock_offset_seconds lockstep_device_clock_uncertainty_seconds lockstep_device_clock_skew_ratio \
+    lockstep_stream_written_bytes lockstep_ingest_engine_info lockstep_durability_rounds_total \
+    lockstep_sync_timestamp_self_test_passed lockstep_storage_free_bytes process_resident_memory_bytes process_open_fds; do
+    grep -q "^$name[{ ]" <<<"$metrics" || fail "/metrics lacks $name"
+done
+grep -q '^lockstep_recording 1$' <<<"$metrics" || fail "/metrics does not show the recording"
+grep -q '^lockstep_device_clock_offset_seconds{device="svc-01"} ' <<<"$metrics" || fail "/metrics lacks svc-01's offset"
+# Every sample line is NAME{labels} VALUE with a number, every family has HELP and TYPE.
+bad=$(grep -v '^#' <<<"$metrics" | grep -Ev '^[a-z_:][a-z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$' || true)
+[ -z "$bad" ] || fail "malformed /metrics lines: $bad"
+[ "$(grep -c '^# TYPE' <<<"$metrics")" = "$(grep -c '^# HELP' <<<"$metrics")" ] || fail "HELP and TYPE lines differ in number"; pass
+
+session=$("$bin/lockstep" status --json | grep -o '"session_id":"[^"]*"' | head -1 | cut -d'"' -f4)
+kill -TERM "$hub"
+for _ in $(seq 300); do kill -0 "$hub" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$hub" 2>/dev/null && fail "lockstepd still running 30 s after SIGTERM"
+wait "$hub" || fail "lockstepd exited with status $? after SIGTERM"; pass
+
+# READY, then WATCHDOG pings, then STOPPING, in that order.
+order=$(grep -o '^READY=1\|^WATCHDOG=1\|^STOPPING=1' "$work/notify.log" | uniq | tr '\n' ' ')
+case "$order" in
+READY=1\ WATCHDOG=1\ *STOPPING=1\ ) ;;
+*) fail "notifications out of order: $order" ;;
+esac
+[ "$(grep -c '^WATCHDOG=1' "$work/notify.log")" -ge 3 ] || fail "fewer than 3 watchdog pings"
+grep -q "^STOPPING=1;STATUS=stopping: closing the session" "$work/notify.log" || fail "STOPPING did not say the session closes"; pass
+
+manifest="$work/data/sessions/$session/manifest.json"
+grep -q '"status":"complete"' "$manifest" || fail "session not complete after SIGTERM: $(head -c 400 "$manifest")"
+[ -s "$work/data/sessions/$session/report.json" ] || fail "no report after SIGTERM"
+"$bin/lockstep" verify "$session" --data-dir "$work/data" >"$work/verify.txt" || fail "session does not verify: $(cat "$work/verify.txt")"
+grep -q "stopped after closing" "$work/hub.log" || grep -q "lockstepd stopped" "$work/hub.log" || fail "no clean-stop line"; pass
+echo "service-e2e: $checks passed, 0 failed"
