@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build release demo test tsan clean benchmarks
+.PHONY: all deps build release demo test tsan clean benchmarks install uninstall
 
 all: build
 
@@ -21,13 +21,15 @@ release: deps
 demo: release
 	scripts/demo.sh
 
-# The whole test suite: unit, scenario and end-to-end tests, then the CLI against real processes.
+# The whole test suite: unit, scenario and end-to-end tests, the CLI and the service lifecycle against
+# real processes, and a staged `make install` checked with systemd's tools.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/cli-e2e.sh .build/debug
 	scripts/service-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
+	scripts/install-test.sh
 
 # The ingest engine's lock-free ring and its two threads under ThreadSanitizer, in release
 # (its own build folder: a sanitized build of every dependency, several minutes the first time).
@@ -36,8 +38,17 @@ tsan: deps
 	$(SWIFT) test -c release -Xswiftc -enable-testing --sanitize=thread --skip-build --scratch-path .build-tsan \
 		--filter "SPSCRing|IngestEngine|Locked"
 
+# The appliance under PREFIX (default /usr/local), staged under DESTDIR when set: static release
+# binaries, the systemd unit, sysusers/tmpfiles/udev files, /etc/lockstep/lockstepd.yaml if absent.
+install: deps
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" SWIFT="$(SWIFT)" scripts/install.sh install
+
+# Removes what install put there; keeps /etc/lockstep, /var/lib/lockstep and the lockstep user.
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh uninstall
+
 clean:
-	rm -rf .build .build-tsan lockstep-data
+	rm -rf .build .build-tsan .build-install lockstep-data
 
 # Micro-benchmarks with allocation counts (separate package in Benchmarks/).
 benchmarks: deps

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
-# (CShims), pkg-config, curl's runtime for the CLI's HTTP client; curl and python3 for the test
-# scripts. Idempotent; quiet when all is there.
+# (CShims), pkg-config, libcurl (the CLI's HTTP client; the -dev package for static links by
+# make install); curl and python3 for the test scripts. Idempotent; quiet when all is there.
 set -euo pipefail
-packages=(liburing-dev libpcap-dev pkg-config libcurl4)
+packages=(liburing-dev libpcap-dev pkg-config libcurl4 libcurl4-openssl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

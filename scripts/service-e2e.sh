@@ -132,4 +132,30 @@ grep -q '"status":"complete"' "$manifest" || fail "session not complete after SI
 [ -s "$work/data/sessions/$session/report.json" ] || fail "no report after SIGTERM"
 "$bin/lockstep" verify "$session" --data-dir "$work/data" >"$work/verify.txt" || fail "session does not verify: $(cat "$work/verify.txt")"
 grep -q "stopped after closing" "$work/hub.log" || grep -q "lockstepd stopped" "$work/hub.log" || fail "no clean-stop line"; pass
+# Least privilege, as the unit runs it: an unprivileged user holding only CAP_NET_RAW and CAP_NET_ADMIN
+# (ambient), no new privileges. The io_uring engine, kernel stamps and the pcap capture must all work.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 0711 "$work"  # the service user must reach its folder below
+    mkdir -p "$work/unprivileged"
+    chown 65534:65534 "$work/unprivileged"
+    rm -f "$work/ready"
+    setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_raw,+net_admin --ambient-caps=-all,+net_raw,+net_admin \
+        --bounding-set=-all,+net_raw,+net_admin --no-new-privs \
+        "$bin/lockstepd" --data-dir "$work/unprivileged/data" --http-port 0 --data-port 0 --sync-port 0 \
+        --ready-file "$work/unprivileged/ready" >"$work/hub.log" 2>&1 &
+    hub=$!
+    pids+=($hub)
+    for _ in $(seq 200); do [ -s "$work/unprivileged/ready" ] && break; sleep 0.1; done
+    [ -s "$work/unprivileged/ready" ] || fail "lockstepd did not start as an unprivileged user"
+    http=$(grep -o '"http":[0-9]*' "$work/unprivileged/ready" | cut -d: -f2)
+    status=$(curl -sf "http://127.0.0.1:$http/api/v1/status")
+    grep -q '"engine":"io_uring"' <<<"$status" || fail "no io_uring engine without root: $status"
+    grep -q '"timestamp_source":"kernel"' <<<"$status" || fail "no kernel stamps without root: $status"
+    grep -q '"timestamping_self_test":{"failure":null,"passed":true}' <<<"$status" || fail "self-test failed without root: $status"
+    [ "$(stat -c %u "$work/unprivileged/data/sessions")" = 65534 ] || fail "data folder not owned by the service user"
+    kill -TERM "$hub"
+    wait "$hub" || fail "unprivileged lockstepd exited with status $?"; pass
+else
+    echo "service-e2e: not root or no setpriv: the unprivileged run is skipped"
+fi
 echo "service-e2e: $checks passed, 0 failed"

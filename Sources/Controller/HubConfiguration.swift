@@ -164,7 +164,9 @@ public struct HubConfiguration: Sendable, Equatable {
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
             ingestBufferMiB = Int(number)
         case "log_level":
-            guard let text = value as? String, Self.logLevels.contains(text) else { throw fail("must be one of \(Self.logLevels.joined(separator: ", "))") }
+            guard let text = value as? String, Self.logLevels.contains(text) else {
+                throw fail("must be one of \(Self.logLevels.joined(separator: ", "))")
+            }
             logLevel = text
         default: throw fail("unknown key")
         }

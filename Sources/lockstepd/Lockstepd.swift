@@ -48,7 +48,8 @@ struct Lockstepd: AsyncParsableCommand {
         }
         if let logLevel {
             guard HubConfiguration.logLevels.contains(logLevel) else {
-                throw ConfigurationError(path: "--log-level", key: nil, reason: "must be one of \(HubConfiguration.logLevels.joined(separator: ", "))")
+                let levels = HubConfiguration.logLevels.joined(separator: ", ")
+                throw ConfigurationError(path: "--log-level", key: nil, reason: "must be one of \(levels)")
             }
             settings.logLevel = logLevel
         }
@@ -81,7 +82,8 @@ struct Lockstepd: AsyncParsableCommand {
         let sync = hub.syncEndpoint.port
         let command = self
         do {
-            try await hub.runHTTP(handleSignals: true, notifier: notifier, reload: { command.reload(hub, notifier: notifier, logger: logger) }) { http in
+            let reload: @Sendable () async -> Void = { command.reload(hub, notifier: notifier, logger: logger) }
+            try await hub.runHTTP(handleSignals: true, notifier: notifier, reload: reload) { http in
                 let ports = "{\"http\":\(http),\"data\":\(data),\"sync\":\(sync)}\n"
                 if let readyFile { try? ports.write(toFile: readyFile, atomically: true, encoding: .utf8) }
                 logger.info("lockstepd ready: http \(host):\(http), data \(data), sync \(sync)")
