@@ -1,6 +1,7 @@
 // lockstepd's configuration: defaults, YAML file, validation with errors naming the key and the fix.
 import Foundation
 import Ingest
+import Platform
 import Wire
 import Yams
 
@@ -36,6 +37,9 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestWrites = "io_uring"
     /// trace, debug, info, notice, warning, error or critical (SIGHUP applies a change).
     public var logLevel = "info"
+    /// Where this controller sits: "hub" (the top of the rig). "relay" (a controller below another, for
+    /// rigs beyond one hub's devices) is reserved and refused until the controller tree is built.
+    public var role = "hub"
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -64,6 +68,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 256)",
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
         "log_level": "trace, debug, info, notice, warning, error or critical (default info)",
+        "role": "hub (the only role built; relay is reserved for the controller tree)",
     ]
 
     /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
@@ -109,7 +114,9 @@ public struct HubConfiguration: Sendable, Equatable {
             }
             hubID = text
         case "bind":
-            guard let text = value as? String else { throw fail("must be an IPv4 address") }
+            guard let text = value as? String, (try? IPv4Endpoint(host: text, port: 0)) != nil else {
+                throw fail("must be an IPv4 address such as 0.0.0.0, 127.0.0.1 or the lab interface's address")
+            }
             bindHost = text
         case "http_port": httpPort = try port()
         case "data_port": dataPort = try port()
@@ -163,6 +170,10 @@ public struct HubConfiguration: Sendable, Equatable {
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
             ingestBufferMiB = Int(number)
+        case "role":
+            guard let text = value as? String, text == "hub" || text == "relay" else { throw fail("must be hub") }
+            guard text == "hub" else { throw fail("relay (a controller below another hub) is not built yet; use hub") }
+            role = text
         case "log_level":
             guard let text = value as? String, Self.logLevels.contains(text) else {
                 throw fail("must be one of \(Self.logLevels.joined(separator: ", "))")

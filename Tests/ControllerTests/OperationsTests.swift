@@ -68,3 +68,25 @@ import Testing
         #expect(MetricsText.format(268_435_456) == "268435456")
     }
 }
+
+@Suite struct ProgressTests {
+    /// The watchdog's proof of progress is wired to the live threads: a second apart, every loop of a
+    /// running hub (engine stages, sync service, flusher) has turned, so nothing is reported stalled.
+    @Test(arguments: ["io_uring", "posix"]) func aRunningHubReportsNoStalledThreads(engine: String) async throws {
+        let test = try await TestHub.start(engine: engine)
+        test.hub.checkProgress()
+        let first = test.hub.progressSnapshot()
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        test.hub.checkProgress()
+        let second = test.hub.progressSnapshot()
+        #expect(test.hub.stalledParts.withLock { $0 }.isEmpty)
+        #expect(second.sync > first.sync && second.flusher > first.flusher)
+        if engine == "io_uring" {
+            #expect((second.network ?? 0) > (first.network ?? 0) && (second.storage ?? 0) > (first.storage ?? 0))
+        } else {
+            #expect(second.network == nil && second.storage == nil, "the POSIX path has no engine stages to watch")
+        }
+        #expect(test.hub.isReady, "runHTTP marks the hub ready once listening")
+        await test.stop()
+    }
+}

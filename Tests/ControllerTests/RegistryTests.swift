@@ -24,6 +24,7 @@ import Wire
         ("http_port: 70000", "http_port"), ("frobnicate: 1", "unknown key"), ("lost_after_ms: 10\nheartbeat_interval_ms: 100", "lost_after_ms"),
         ("device_tokens:\n  ../x: t", "device_tokens"), ("sync_rate_hz: 0", "sync_rate_hz"), ("- a\n- b", "mapping"), ("hub_id: a/b", "hub_id"),
         ("durability_interval_ms: -5", "durability_interval_ms"), ("bind: [1]", "bind"), (": : :", "YAML"),
+        ("bind: 300.1.2.3", "bind"), ("log_level: loud", "log_level"), ("role: relay", "not built yet"), ("role: leaf", "role"),
     ])
     func badValuesNameTheKey(_ yaml: String, _ mention: String) {
         do {
