@@ -31,10 +31,11 @@ extension Hub {
             configuration: .init(address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd"),
             onServerRunning: { [self] channel in
                 // Everything is up by now: data plane, sync service and its self-test (startServices), listeners.
+                // READY=1 goes out before the hub counts as ready, so no watchdog ping can precede it.
                 let port = UInt16(channel.localAddress?.port ?? 0)
-                markReady()
                 onRunning(port)
                 notifier.ready(status: "ready: http \(configuration.bindHost):\(port), data \(dataEndpoint.port), sync \(syncEndpoint.port)")
+                markReady()
             },
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -69,7 +70,8 @@ extension Hub {
                         checkProgress()
                         nextProgressCheck = now + 1_000_000_000
                     }
-                    if readiness.withLock({ $0 != "starting" }) { watchdogTick(notifier, now: now, next: &nextPing, withheld: &withheld) }
+                    // Between READY=1 and STOPPING=1 only: systemd stops watching once the stop begins.
+                    if isReady { watchdogTick(notifier, now: now, next: &nextPing, withheld: &withheld) }
                 }
             }
             try await group.next()

@@ -93,7 +93,10 @@ public final class DurabilityFlusher: Sendable {
 
     public func stop() {
         running.store(false, ordering: .releasing)
-        thread.withLock { $0 }?.join()
+        thread.withLock { current in
+            defer { current = nil }  // a second stop joins nothing
+            return current
+        }?.join()
     }
 }
 

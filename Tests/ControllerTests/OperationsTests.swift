@@ -87,6 +87,11 @@ import Testing
             #expect(second.network == nil && second.storage == nil, "the POSIX path has no engine stages to watch")
         }
         #expect(test.hub.isReady, "runHTTP marks the hub ready once listening")
+        // A thread that stops turning is named, and stays named until it turns again.
+        test.hub.flusher.stop()
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        test.hub.checkProgress()
+        #expect(test.hub.stalledParts.withLock { $0 } == ["durability flusher"])
         await test.stop()
     }
 }
