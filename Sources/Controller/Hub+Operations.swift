@@ -96,12 +96,13 @@ extension Hub {
     }
 
     /// Pings the watchdog every half interval while every loop makes progress; withholds the ping
-    /// (and says why, once) when one stalls, so systemd restarts a wedged hub.
+    /// (and says why, once) when one stalls, so systemd restarts a wedged hub. A withheld ping is
+    /// retried at every tick, so a thread that was only slow for a moment costs a second, not a period.
     func watchdogTick(_ notifier: ServiceNotifier, now: Int64, next: inout Int64, withheld: inout Bool) {
         guard let interval = notifier.watchdogIntervalNanos, now >= next else { return }
-        next = now + interval / 2
         let stalled = stalledParts.withLock { $0 }
         if stalled.isEmpty {
+            next = now + interval / 2
             notifier.watchdog()
             if withheld { logger.notice("watchdog: every loop turns again; pings resumed") }
             withheld = false
