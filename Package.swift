@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CCRC32C"], swiftSettings: strict),
         // Pure clock math: instants, sync samples, offset estimation, mapping. No I/O, no clock reads.
         .target(name: "Timing", swiftSettings: strict),
+        // The properties the libFuzzer targets (Fuzz/, make fuzz) check, shared with WireTests' replay.
+        .target(name: "WireFuzzChecks", dependencies: ["Wire"]),
         // The only Swift importer of the shims: errno, sockets, clocks, files, threads.
         .target(
             name: "Platform",
@@ -107,7 +109,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "WireFuzzChecks"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
         // Helpers shared by the test targets.
         .target(

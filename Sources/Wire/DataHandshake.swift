@@ -58,6 +58,7 @@ public struct DataHandshake: Sendable, Equatable {
     public static func decode(_ bytes: Span<UInt8>) throws(WireError) -> DataHandshake {
         let total = try totalByteCount(fixedPart: bytes)
         guard bytes.count == total else { throw WireError(.badFrame, "handshake length \(bytes.count), announced \(total)") }
+        guard bytes[19] == 0 else { throw WireError(.badFrame, "handshake reserved byte must be 0") }
         var offset = fixedByteCount
         var strings: [String] = []
         for lengthIndex in 16..<19 {

@@ -99,12 +99,18 @@ public struct SyncPacket: Sendable, Equatable {
         }
         let timestampA = Int64(bitPattern: loadLE64(bytes, 24))
         let timestampB = Int64(bitPattern: loadLE64(bytes, 32))
-        guard abs(timestampA) <= Wire.instantMagnitudeMax, abs(timestampB) <= Wire.instantMagnitudeMax else {
+        // magnitude, not abs(): abs(Int64.min) traps, and a checksum is no protection (Fuzz/regressions/sync).
+        let limit = UInt64(Wire.instantMagnitudeMax)
+        guard timestampA.magnitude <= limit, timestampB.magnitude <= limit else {
             throw WireError(.badFrame, "sync timestamp out of range")
+        }
+        let flags = loadLE16(bytes, 40)
+        guard flags & ~followUpPendingFlag == 0, loadLE16(bytes, 42) == 0 else {
+            throw WireError(.badFrame, "unknown sync flags 0x\(String(flags, radix: 16)) or nonzero reserved bytes")
         }
         return SyncPacket(
             kind: kind, key: loadLE64(bytes, 8), exchangeID: loadLE64(bytes, 16),
             timestampA: timestampA, timestampB: timestampB,
-            sourceA: sourceA, sourceB: sourceB, flags: loadLE16(bytes, 40))
+            sourceA: sourceA, sourceB: sourceB, flags: flags)
     }
 }
