@@ -96,7 +96,8 @@ extension Hub {
     }
 
     func addRoutes(_ router: Router<BasicWebSocketRequestContext>) {
-        router.get("metrics") { [self] _, _ in
+        let auth = OperatorAuth<BasicWebSocketRequestContext>(token: { [self] in configuration.operatorToken })
+        router.group("metrics").add(middleware: auth).get { [self] _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metricsText())))
@@ -112,7 +113,7 @@ extension Hub {
             let readiness = readiness.withLock { $0 }
             return jsonResponse(.object(["status": .string(readiness)]), status: readiness == "ready" ? .ok : .serviceUnavailable)
         }
-        let api = router.group("api/v1")
+        let api = router.group("api/v1").add(middleware: auth)
         api.get("status") { [self] _, _ in jsonResponse(statusJSON()) }
         api.get("devices") { [self] _, _ in
             let now = HostClock.monotonicNanos()
@@ -158,13 +159,21 @@ extension Hub {
         }
     }
 
-    func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
-    }
+    func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response { apiJSONResponse(value, status: status) }
 
     func errorResponse(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> Response {
-        jsonResponse(.object(["error": .object(["code": .string(code.rawValue), "message": .string(message)])]), status: status)
+        apiErrorResponse(status, code, message)
     }
+}
+
+/// A JSON body with its content type.
+func apiJSONResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
+}
+
+/// The API's error form: {"error": {"code": "...", "message": "..."}} (docs/protocol.md error codes).
+func apiErrorResponse(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> Response {
+    apiJSONResponse(.object(["error": .object(["code": .string(code.rawValue), "message": .string(message)])]), status: status)
 }

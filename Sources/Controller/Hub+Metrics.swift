@@ -154,6 +154,8 @@ extension Hub {
                  [([("mode", sync.timestampMode)], 1)])
         m.single("lockstep_sync_timestamp_self_test_passed", "gauge", "1 when the startup kernel-stamp self-test passed.",
                  timestampSelfTestFailure.withLock { $0 } == nil ? 1 : 0)
+        m.single("lockstep_sync_ignored_packets_total", "counter", "Sync datagrams dropped: malformed, bad checksum, unknown key.",
+                 Double(sync.ignoredCount))
         m.single("lockstep_sync_hardware_fallback", "gauge", "1 when hardware stamps were asked for and are not in use.",
                  sync.hardwareFallbackReason == nil ? 0 : 1)
         m.single("lockstep_sync_pcap_fallback", "gauge", "1 when a pcap cross-check was asked for and is not running.",

@@ -56,8 +56,14 @@ extension Hub {
 
     /// Applies the reloadable keys of `new` (tokens, liveness timing, start lead, log level) and names
     /// the changed keys that need a restart (listeners, data folder, data plane sizing, sync setup).
-    public func reload(_ new: HubConfiguration) -> ReloadOutcome {
-        settings.withLock { current in
+    /// - Throws: `ConfigurationError` when the new file would leave a network-facing API open.
+    public func reload(_ new: HubConfiguration) throws(ConfigurationError) -> ReloadOutcome {
+        let current = configuration
+        if !current.bindsLoopback && new.operatorToken == nil {
+            throw ConfigurationError(
+                path: "reload", key: "operator_token", reason: "cannot be removed while bind \(current.bindHost) is reachable from the network")
+        }
+        return settings.withLock { current in
             var applied: [String] = []
             var restart: [String] = []
             func take<Value: Equatable>(_ key: String, _ path: WritableKeyPath<HubConfiguration, Value>) {
@@ -75,6 +81,7 @@ extension Hub {
             take("lost_after_ms", \.lostAfterMillis)
             take("start_lead_ms", \.startLeadMillis)
             take("log_level", \.logLevel)
+            take("operator_token", \.operatorToken)
             keep("hub_id", \.hubID)
             keep("bind", \.bindHost)
             keep("http_port", \.httpPort)

@@ -81,6 +81,11 @@ public final class Hub: Sendable {
     /// Binds the data and sync ports and starts their threads.
     /// - Throws: `StartupError` naming the port and the likely cause.
     public func startServices() throws {
+        guard configuration.bindsLoopback || configuration.operatorToken != nil else {
+            throw StartupError(
+                "bind \(configuration.bindHost) is reachable from the network: set operator_token (or LOCKSTEP_OPERATOR_TOKEN) "
+                    + "so that only operators can start and stop recordings")
+        }
         try FileIO.makeDirectories(configuration.dataDirectory + "/sessions")
         // One hub per data folder: recovery must never cut the files of a session another hub writes.
         do { try dataLock.withLock { $0 = try FileIO.lockExclusive(configuration.dataDirectory + "/lockstepd.lock") } } catch {

@@ -40,6 +40,10 @@ public struct HubConfiguration: Sendable, Equatable {
     /// Where this controller sits: "hub" (the top of the rig). "relay" (a controller below another, for
     /// rigs beyond one hub's devices) is reserved and refused until the controller tree is built.
     public var role = "hub"
+    /// Bearer token the HTTP API and /metrics require (nil: open). Required when `bind` is not a
+    /// loopback address; LOCKSTEP_OPERATOR_TOKEN in lockstepd's environment overrides the file.
+    public var operatorToken: String?
+    public static let operatorTokenBytesMin = 16
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -69,6 +73,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
         "log_level": "trace, debug, info, notice, warning, error or critical (default info)",
         "role": "hub (the only role built; relay is reserved for the controller tree)",
+        "operator_token": "bearer token for the HTTP API and /metrics; required unless bind is loopback",
     ]
 
     /// Loads a YAML file over the defaults. - Throws: `ConfigurationError` naming the file, key and reason.
@@ -170,6 +175,9 @@ public struct HubConfiguration: Sendable, Equatable {
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
             ingestBufferMiB = Int(number)
+        case "operator_token":
+            guard let text = value as? String else { throw fail("must be a string") }
+            operatorToken = try Self.checkedOperatorToken(text, fail: fail)
         case "role":
             guard let text = value as? String, text == "hub" || text == "relay" else { throw fail("must be hub") }
             guard text == "hub" else { throw fail("relay (a controller below another hub) is not built yet; use hub") }
@@ -182,6 +190,18 @@ public struct HubConfiguration: Sendable, Equatable {
         default: throw fail("unknown key")
         }
     }
+
+    /// An operator token fit for use: nil for "", else at least 16 bytes of printable ASCII.
+    public static func checkedOperatorToken(_ text: String, fail: (String) -> ConfigurationError) throws -> String? {
+        if text.isEmpty { return nil }
+        guard text.utf8.count >= operatorTokenBytesMin, text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw fail("must be at least \(operatorTokenBytesMin) printable ASCII characters without spaces (e.g. openssl rand -hex 16)")
+        }
+        return text
+    }
+
+    /// Whether `bindHost` only accepts connections from this machine.
+    public var bindsLoopback: Bool { bindHost.hasPrefix("127.") || bindHost == "localhost" }
 
     /// Checks relations between values.
     public func validate(path: String) throws {

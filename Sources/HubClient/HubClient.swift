@@ -22,9 +22,16 @@ public enum HubClientError: Error, CustomStringConvertible {
 
 public struct HubClient: Sendable {
     public let base: String
+    /// The operator token sent as `Authorization: Bearer` (a hub bound beyond loopback requires one).
+    public let token: String?
 
-    /// - Parameter base: e.g. "http://127.0.0.1:8750".
-    public init(base: String) { self.base = base }
+    /// - Parameters:
+    ///   - base: e.g. "http://127.0.0.1:8750".
+    ///   - token: the operator token; by default $LOCKSTEP_OPERATOR_TOKEN, if set.
+    public init(base: String, token: String? = ProcessInfo.processInfo.environment["LOCKSTEP_OPERATOR_TOKEN"]) {
+        self.base = base
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     public func get(_ path: String) async throws(HubClientError) -> JSONValue { try await call("GET", path, body: nil) }
 
@@ -37,6 +44,7 @@ public struct HubClient: Sendable {
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.timeoutInterval = 60
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.httpBody = Data(body.serialized.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -50,6 +58,10 @@ public struct HubClient: Sendable {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let error = value["error"]
+            if status == 401 || status == 403 {
+                let hint = token == nil ? "set LOCKSTEP_OPERATOR_TOKEN to the hub's operator_token" : "check LOCKSTEP_OPERATOR_TOKEN"
+                throw .refused(status: status, code: error["code"].stringValue, message: (error["message"].stringValue ?? "refused") + " (\(hint))")
+            }
             throw .refused(status: status, code: error["code"].stringValue, message: error["message"].stringValue ?? "HTTP \(status)")
         }
         return value

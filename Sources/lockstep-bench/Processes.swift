@@ -24,10 +24,11 @@ final class Child {
     let process: Process
     let name: String
 
-    init(_ executable: String, _ arguments: [String], log: String, name: String) throws {
+    init(_ executable: String, _ arguments: [String], log: String, name: String, environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
@@ -71,20 +72,23 @@ func peakRSSMiB(pid: Int32) -> Double? {
     return nil
 }
 
-/// Starts lockstepd on loopback with free ports and waits until it is ready.
+/// Starts lockstepd with free ports (on loopback unless `extra` binds elsewhere) and waits until it is
+/// ready. The hub gets a fresh operator token (required beyond loopback), which the client sends.
 func startHub(dataDirectory: String, workDirectory: String, extra: [String] = []) async throws -> (Child, HubClient) {
     let ready = workDirectory + "/ready.json"
     try? FileManager.default.removeItem(atPath: ready)
+    var generator = SystemRandomNumberGenerator()
+    let token = (0..<2).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
     let child = try Child(
         try siblingExecutable("lockstepd"),
         ["--data-dir", dataDirectory, "--http-port", "0", "--data-port", "0", "--sync-port", "0", "--ready-file", ready,
          "--log-level", "warning"] + extra,
-        log: workDirectory + "/lockstepd.log", name: "lockstepd")
+        log: workDirectory + "/lockstepd.log", name: "lockstepd", environment: ["LOCKSTEP_OPERATOR_TOKEN": token])
     for _ in 0..<300 {
         if let data = FileManager.default.contents(atPath: ready), let text = String(data: data, encoding: .utf8),
             let range = text.range(of: #""http":(\d+)"#, options: .regularExpression) {
             let port = text[range].split(separator: ":")[1]
-            return (child, HubClient(base: "http://127.0.0.1:\(port)"))
+            return (child, HubClient(base: "http://127.0.0.1:\(port)", token: token))
         }
         guard child.process.isRunning else { throw BenchError("lockstepd exited; see \(workDirectory)/lockstepd.log") }
         try await Task.sleep(nanoseconds: 100_000_000)

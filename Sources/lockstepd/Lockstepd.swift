@@ -46,6 +46,11 @@ struct Lockstepd: AsyncParsableCommand {
             }
             settings.ingestWrites = ingestWrites
         }
+        if let token = ProcessInfo.processInfo.environment["LOCKSTEP_OPERATOR_TOKEN"] {
+            settings.operatorToken = try HubConfiguration.checkedOperatorToken(token) { reason in
+                ConfigurationError(path: "LOCKSTEP_OPERATOR_TOKEN", key: nil, reason: reason)
+            }
+        }
         if let logLevel {
             guard HubConfiguration.logLevels.contains(logLevel) else {
                 let levels = HubConfiguration.logLevels.joined(separator: ", ")
@@ -111,7 +116,11 @@ struct Lockstepd: AsyncParsableCommand {
             logger.error("SIGHUP: configuration refused, the running one stays: \(error)")
             return
         }
-        let outcome = hub.reload(new)
+        let outcome: ReloadOutcome
+        do { outcome = try hub.reload(new) } catch {
+            logger.error("SIGHUP: configuration refused, the running one stays: \(error)")
+            return
+        }
         ApplianceLogHandler.level.withLock { $0 = Logger.Level(rawValue: hub.configuration.logLevel) ?? .info }
         let applied = outcome.applied.isEmpty ? "nothing changed" : "applied \(outcome.applied.joined(separator: ", "))"
         logger.notice("SIGHUP: configuration reloaded: \(applied)")
