@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 
-.PHONY: all deps build release demo test tsan clean benchmarks install uninstall
+.PHONY: all deps build release demo test tsan fuzz clean benchmarks install uninstall
 
 all: build
 
@@ -28,6 +28,7 @@ test: deps
 	$(SWIFT) test --skip-build
 	scripts/cli-e2e.sh .build/debug
 	scripts/service-e2e.sh .build/debug
+	scripts/fault-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 	scripts/install-test.sh
 
@@ -37,6 +38,10 @@ tsan: deps
 	$(SWIFT) build -c release -Xswiftc -enable-testing --sanitize=thread --build-tests --scratch-path .build-tsan
 	$(SWIFT) test -c release -Xswiftc -enable-testing --sanitize=thread --skip-build --scratch-path .build-tsan \
 		--filter "SPSCRing|IngestEngine|Locked"
+
+# The wire decoders (frame, control, sync, handshake) under libFuzzer + ASan, FUZZ_SECONDS each (60).
+fuzz:
+	scripts/fuzz.sh
 
 # The appliance under PREFIX (default /usr/local), staged under DESTDIR when set: static release
 # binaries, the systemd unit, sysusers/tmpfiles/udev files, /etc/lockstep/lockstepd.yaml if absent.
@@ -48,7 +53,7 @@ uninstall:
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh uninstall
 
 clean:
-	rm -rf .build .build-tsan .build-install lockstep-data
+	rm -rf .build .build-tsan .build-install .build-fuzz lockstep-data
 
 # Micro-benchmarks with allocation counts (separate package in Benchmarks/).
 benchmarks: deps

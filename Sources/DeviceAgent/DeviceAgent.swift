@@ -71,6 +71,11 @@ public final class DeviceAgent: Sendable {
     /// Sessions this agent recorded to the end, with their durable acknowledgements.
     public var finishedSessions: [DeviceSessionSummary] { state.withLock { $0.finished } }
 
+    /// The current session and, per stream, the highest sequence the hub acknowledged as durable.
+    public var durableAcknowledged: (sessionID: String?, through: [UInt16: Int64]) {
+        state.withLock { ($0.sessionID, $0.durable) }
+    }
+
     /// The last error the hub reported to this device.
     public var lastError: ErrorReport? { state.withLock { $0.lastError } }
 

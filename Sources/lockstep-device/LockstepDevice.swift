@@ -26,6 +26,8 @@ struct LockstepDevice: AsyncParsableCommand {
     @Option(help: "Seconds between flash markers while recording (0 = none).") var markerInterval: Double = 2
     @Option(help: "Exit after this many seconds (default: run until interrupted).") var duration: Double?
     @Option(help: "Log level.") var logLevel: String = "notice"
+    @Option(help: "Append each durable acknowledgement as a JSON line to this file (fault-injection tests check them).")
+    var ackFile: String?
 
     func validate() throws {
         guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1 to 256") }
@@ -53,11 +55,25 @@ struct LockstepDevice: AsyncParsableCommand {
                 logger: logger)
         }
         logger.notice("running \(agents.count) device(s) against \(hub):\(httpPort)")
+        let acknowledgements = try ackFile.map { try AcknowledgementLog(path: $0) }
         await withTaskGroup(of: Void.self) { group in
             for agent in agents { group.addTask { await agent.run() } }
+            if let acknowledgements {
+                group.addTask {
+                    while !Task.isCancelled {
+                        acknowledgements.record(agents)
+                        try? await Task.sleep(nanoseconds: 10_000_000)
+                    }
+                }
+            }
             if let duration {
                 group.addTask { try? await Task.sleep(nanoseconds: UInt64(duration * 1e9)) }
                 await group.next()
+                group.cancelAll()
+            }
+            if acknowledgements != nil {
+                // The log task never ends by itself: finish once every agent has.
+                for _ in agents { await group.next() }
                 group.cancelAll()
             }
             await group.waitForAll()
@@ -66,6 +82,35 @@ struct LockstepDevice: AsyncParsableCommand {
         if refused > 0 {
             logger.error("\(refused) of \(agents.count) device(s) refused by the hub")
             throw ExitCode(1)
+        }
+    }
+}
+
+/// The durable acknowledgements the hub sent, as JSON lines: one line each time a stream's bound moves.
+/// Written with write(2) as they are seen (every 10 ms), so a test that kills the hub finds every
+/// acknowledgement received before the kill once this process has had 10 ms more.
+final class AcknowledgementLog: @unchecked Sendable {
+    private let handle: FileHandle
+    private var seen: [String: Int64] = [:]  // touched only by the one polling task
+
+    init(path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        handle.seekToEndOfFile()
+    }
+
+    func record(_ agents: [DeviceAgent]) {
+        for agent in agents {
+            let (session, through) = agent.durableAcknowledged
+            guard let session else { continue }
+            for (stream, sequence) in through.sorted(by: { $0.key < $1.key }) {
+                let key = "\(session)/\(agent.configuration.deviceID)/\(stream)"
+                guard seen[key] != sequence else { continue }
+                seen[key] = sequence
+                let line = "{\"session_id\":\"\(session)\",\"device_id\":\"\(agent.configuration.deviceID)\",\"stream_id\":\(stream),"
+                    + "\"through\":\(sequence)}\n"
+                handle.write(Data(line.utf8))
+            }
         }
     }
 }
