@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 read -r -a targets <<<"${FUZZ_TARGETS:-frame control sync handshake}"
 out=.build-fuzz
-mkdir -p "$out" Fuzz/crashes
+mkdir -p "$out" Fuzz/crashes Fuzz/regressions/{frame,control,sync,handshake}  # git keeps no empty folders
 cat >"$out/module.modulemap" <<MAP
 module CCRC32C {
     header "$PWD/CShims/CCRC32C/include/lockstep_crc32c.h"

@@ -49,7 +49,7 @@ if command -v systemd-analyze >/dev/null; then
     # verify resolves ExecStart on this host: check a copy whose binary path points into the staged root.
     mkdir -p "$root/verify"
     sed "s|^ExecStart=$prefix/bin/|ExecStart=$root$prefix/bin/|" "$root$prefix/lib/systemd/system/lockstepd.service" >"$root/verify/lockstepd.service"
-    errors=$(systemd-analyze verify "$root/verify/lockstepd.service" 2>&1 >/dev/null || echo "exit status $?")
+    errors=$(systemd-analyze verify --man=no "$root/verify/lockstepd.service" 2>&1 >/dev/null || echo "exit status $?")
     [ -z "$errors" ] || fail "systemd-analyze verify: $errors"; pass
     report=$(systemd-analyze security --offline=yes "$root$prefix/lib/systemd/system/lockstepd.service" 2>&1)
     exposure=$(grep -o 'Overall exposure level for lockstepd.service: [0-9.]*' <<<"$report" | grep -o '[0-9.]*$')
@@ -58,7 +58,7 @@ if command -v systemd-analyze >/dev/null; then
     # The drop-in without CAP_NET_ADMIN must parse and lower (or keep) the exposure.
     mkdir -p "$root/verify/lockstepd.service.d"
     cp "$root$prefix/share/doc/lockstep/no-net-admin.conf" "$root/verify/lockstepd.service.d/"
-    errors=$(systemd-analyze verify "$root/verify/lockstepd.service" 2>&1 >/dev/null || echo "exit status $?")
+    errors=$(systemd-analyze verify --man=no "$root/verify/lockstepd.service" 2>&1 >/dev/null || echo "exit status $?")
     [ -z "$errors" ] || fail "systemd-analyze verify with the no-net-admin drop-in: $errors"
     echo "install-test: systemd-analyze security exposure $exposure"; pass
 else
@@ -67,7 +67,8 @@ fi
 
 # An upgrade keeps an edited configuration; uninstall keeps configuration and data.
 echo "# edited" >>"$root/etc/lockstep/lockstepd.yaml"
-make --no-print-directory install DESTDIR="$root" PREFIX="$prefix" | grep -q "kept /etc/lockstep/lockstepd.yaml" || fail "upgrade did not say it kept the config"
+make --no-print-directory install DESTDIR="$root" PREFIX="$prefix" >"$root/upgrade.log" 2>&1 || { tail -20 "$root/upgrade.log"; fail "upgrade"; }
+grep -q "kept /etc/lockstep/lockstepd.yaml" "$root/upgrade.log" || fail "upgrade did not say it kept the config"
 grep -q "^# edited" "$root/etc/lockstep/lockstepd.yaml" || fail "upgrade overwrote the edited config"; pass
 make --no-print-directory uninstall DESTDIR="$root" PREFIX="$prefix" >/dev/null
 [ -e "$root$prefix/bin/lockstepd" ] && fail "uninstall left lockstepd"

@@ -53,6 +53,7 @@ install)
         systemd-sysusers lockstep.conf 2>/dev/null || systemd-sysusers
         systemd-tmpfiles --create "$libdir/tmpfiles.d/lockstep.conf"
         udevadm control --reload 2>/dev/null || true
+        udevadm trigger --subsystem-match=ptp --action=change 2>/dev/null || true  # existing /dev/ptp* too
         systemctl daemon-reload
         echo "installed. Next: edit $sysconfdir/lockstep/lockstepd.yaml, then: systemctl enable --now lockstepd"
     else

@@ -38,8 +38,10 @@ device_tokens:
   svc-02: token-two
 site_token: ""
 EOF
-NOTIFY_SOCKET="$work/notify" WATCHDOG_USEC=2000000 JOURNAL_STREAM=8:1234 \
-    "$bin/lockstepd" --config "$work/hub.yaml" --ready-file "$work/ready" >"$work/hub.log" 2>&1 &
+# JOURNAL_STREAM must name stderr's device:inode, as systemd sets it (the log file stands in for it).
+touch "$work/hub.log"
+NOTIFY_SOCKET="$work/notify" WATCHDOG_USEC=2000000 JOURNAL_STREAM="$(stat -c '%d:%i' "$work/hub.log")" \
+    "$bin/lockstepd" --config "$work/hub.yaml" --ready-file "$work/ready" >>"$work/hub.log" 2>&1 &
 hub=$!
 pids+=($hub)
 for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.1; done
@@ -60,6 +62,7 @@ curl -s -o /dev/null -w '%{http_code}' "$url/nope" | grep -q 404 || fail "unknow
 export LOCKSTEP_HUB="$url"
 "$bin/lockstep-device" --http-port "$http" --id svc-01 --token token-one --rate-scale 0.02 >"$work/dev1.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 100); do "$bin/lockstep" status --json | grep -q '"devices_connected":1' && break; sleep 0.1; done
 # svc-02 presents svc-01's token: refused (the device gives up) until the reload below changes the tokens.
 if timeout 20 "$bin/lockstep-device" --http-port "$http" --id svc-02 --token token-one >"$work/dev2.log" 2>&1; then
     fail "svc-02 with a wrong token was not refused"

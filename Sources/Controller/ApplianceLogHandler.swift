@@ -20,8 +20,21 @@ public struct ApplianceLogHandler: LogHandler {
         self.journal = journal
     }
 
-    /// True when stderr is connected to journald (systemd sets JOURNAL_STREAM for the service).
-    public static var stderrIsJournal: Bool { ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil }
+    /// True when stderr is journald's stream: systemd sets JOURNAL_STREAM to its "device:inode", which
+    /// must match stderr's (sd_journal_stream_fd(3)); a shell that inherited the variable, or stderr
+    /// redirected to a file, does not match.
+    public static var stderrIsJournal: Bool {
+        guard let value = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        var status = stat()
+        guard fstat(2, &status) == 0 else { return false }
+        return matchesJournalStream(value, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// Whether JOURNAL_STREAM's "device:inode" names this device and inode.
+    static func matchesJournalStream(_ value: String, device: UInt64, inode: UInt64) -> Bool {
+        let parts = value.split(separator: ":")
+        return parts.count == 2 && UInt64(parts[0]) == device && UInt64(parts[1]) == inode
+    }
 
     public var logLevel: Logger.Level {
         get { Self.level.withLock { $0 } }

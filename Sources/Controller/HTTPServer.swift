@@ -45,8 +45,8 @@ extension Hub {
                     for await signal in Self.signals([SIGTERM, SIGINT]) {
                         let recording = state.withLock { $0.session != nil }
                         logger.notice("signal \(signal): stopping\(recording ? " after closing the session" : "")")
+                        markStopping()  // first: no watchdog ping may follow STOPPING=1
                         notifier.stopping(status: recording ? "stopping: closing the session" : "stopping")
-                        markStopping()
                         if recording { _ = try? await stopSession() }
                         return
                     }

@@ -26,7 +26,7 @@ extension Hub {
     /// Marks the hub stopping: /readyz fails from now on.
     public func markStopping() { readiness.withLock { $0 = "stopping" } }
 
-    var isReady: Bool { readiness.withLock { $0 == "ready" } }
+    public var isReady: Bool { readiness.withLock { $0 == "ready" } }
 
     func progressSnapshot() -> ProgressSnapshot {
         let engine = dataServer.engine
@@ -54,14 +54,21 @@ extension Hub {
         stalledParts.withLock { $0 = stalled }
     }
 
-    /// Applies the reloadable keys of `new` (tokens, liveness timing, start lead, log level) and names
-    /// the changed keys that need a restart (listeners, data folder, data plane sizing, sync setup).
+    /// Applies the reloadable keys of `new` (tokens, lost-after, start lead, log level) and names the
+    /// changed keys that need a restart (listeners, data folder, data plane sizing, sync setup, the
+    /// heartbeat interval already given to devices).
     /// - Throws: `ConfigurationError` when the new file would leave a network-facing API open.
     public func reload(_ new: HubConfiguration) throws(ConfigurationError) -> ReloadOutcome {
         let current = configuration
         if !current.bindsLoopback && new.operatorToken == nil {
             throw ConfigurationError(
                 path: "reload", key: "operator_token", reason: "cannot be removed while bind \(current.bindHost) is reachable from the network")
+        }
+        // Connected devices heartbeat at the interval their welcome gave; only a restart changes it.
+        if new.lostAfterMillis <= current.heartbeatIntervalMillis {
+            throw ConfigurationError(
+                path: "reload", key: "lost_after_ms",
+                reason: "must exceed the heartbeat interval devices were given (\(current.heartbeatIntervalMillis) ms)")
         }
         return settings.withLock { current in
             var applied: [String] = []
@@ -77,11 +84,11 @@ extension Hub {
             }
             take("device_tokens", \.deviceTokens)
             take("site_token", \.siteToken)
-            take("heartbeat_interval_ms", \.heartbeatIntervalMillis)
             take("lost_after_ms", \.lostAfterMillis)
             take("start_lead_ms", \.startLeadMillis)
             take("log_level", \.logLevel)
             take("operator_token", \.operatorToken)
+            keep("heartbeat_interval_ms", \.heartbeatIntervalMillis)
             keep("hub_id", \.hubID)
             keep("bind", \.bindHost)
             keep("http_port", \.httpPort)

@@ -112,6 +112,12 @@ public struct HubConfiguration: Sendable, Equatable {
             guard let number = value as? Int, number > 0 else { throw fail("must be a positive integer") }
             return Int64(number)
         }
+        /// A duration in milliseconds: positive and at most `limit` (ten minutes unless said).
+        func millis(_ limit: Int64 = 600_000) throws -> Int64 {
+            let number = try positive()
+            guard number <= limit else { throw fail("must be at most \(limit) ms") }
+            return number
+        }
         switch key {
         case "hub_id":
             guard let text = value as? String, (try? Identifier.validate(text, what: "hub id", code: .invalidMessage)) != nil else {
@@ -141,11 +147,11 @@ public struct HubConfiguration: Sendable, Equatable {
         case "site_token":
             guard let text = value as? String else { throw fail("must be a string") }
             siteToken = text.isEmpty ? nil : text
-        case "heartbeat_interval_ms": heartbeatIntervalMillis = try positive()
-        case "lost_after_ms": lostAfterMillis = try positive()
+        case "heartbeat_interval_ms": heartbeatIntervalMillis = try millis(60_000)
+        case "lost_after_ms": lostAfterMillis = try millis()
         case "frame_bytes_max": frameBytesMax = try positive()
-        case "durability_interval_ms": durabilityIntervalMillis = try positive()
-        case "start_lead_ms": startLeadMillis = try positive()
+        case "durability_interval_ms": durabilityIntervalMillis = try millis(10_000)
+        case "start_lead_ms": startLeadMillis = try millis(60_000)
         case "sync_rate_hz":
             guard let number = (value as? Double) ?? (value as? Int).map(Double.init), number > 0, number <= 1000 else {
                 throw fail("must be a number in (0, 1000]")

@@ -58,10 +58,16 @@ struct Lockstepd: AsyncParsableCommand {
             }
             settings.logLevel = logLevel
         }
+        guard settings.bindsLoopback || settings.operatorToken != nil else {
+            throw ConfigurationError(
+                path: config ?? "--bind", key: "operator_token",
+                reason: "required when bind (\(settings.bindHost)) is not a loopback address, or set LOCKSTEP_OPERATOR_TOKEN")
+        }
         return settings
     }
 
     func run() async throws {
+        signal(SIGHUP, SIG_IGN)  // until the reload handler listens: a stray SIGHUP during recovery must not kill the hub
         let settings: HubConfiguration
         do { settings = try self.settings() } catch {
             FileHandle.standardError.write(Data("lockstepd: \(error)\n".utf8))
@@ -105,6 +111,10 @@ struct Lockstepd: AsyncParsableCommand {
     /// SIGHUP: re-reads the file, applies what can change while running, names what needs a restart.
     /// A file that no longer validates is refused as a whole; the running configuration stays.
     func reload(_ hub: Hub, notifier: ServiceNotifier, logger: Logger) {
+        guard hub.isReady else {
+            logger.notice("SIGHUP ignored: the hub is not running (starting or stopping)")
+            return
+        }
         notifier.reloading()
         defer { notifier.ready(status: "ready (configuration reloaded)") }
         guard config != nil else {

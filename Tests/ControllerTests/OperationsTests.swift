@@ -40,6 +40,12 @@ import Testing
         #expect(plain == "1970-01-01T00:00:00Z info lockstepd: [lockstepd] ready\n")
     }
 
+    @Test func journalStreamMustNameStderr() {
+        #expect(ApplianceLogHandler.matchesJournalStream("8:1234", device: 8, inode: 1234))
+        #expect(!ApplianceLogHandler.matchesJournalStream("8:1234", device: 8, inode: 99), "an inherited variable for another stream")
+        #expect(!ApplianceLogHandler.matchesJournalStream("junk", device: 8, inode: 1234))
+    }
+
     @Test func theLogLevelIsSharedAndChangeable() {
         let saved = ApplianceLogHandler.level.withLock { $0 }
         defer { ApplianceLogHandler.level.withLock { $0 = saved } }
