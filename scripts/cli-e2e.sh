@@ -2,13 +2,7 @@
 # End-to-end check of the real executables: lockstepd, lockstep-device and the lockstep CLI on
 # loopback with free ports; a short recording; verify; exit codes; a bad config refused.
 # Usage: scripts/cli-e2e.sh BIN_DIR
-set -euo pipefail
-bin=${1:-.build/debug}
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "cli-e2e: FAILED: $*" >&2; [ -f "$work/hub.log" ] && tail -20 "$work/hub.log" >&2; exit 1; }
+. "$(dirname "$0")/e2e-common.sh" cli-e2e "${1:-}"
 
 # A bad configuration is refused with the file, the key and the reason.
 printf 'http_port: 80000\n' >"$work/bad.yaml"

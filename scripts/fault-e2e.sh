@@ -7,14 +7,8 @@
 #  2. 100 connections opened at once to the data port and 100 to the HTTP port, none speaking: the
 #     hub closes them (handshake deadline, connection limit) and keeps serving.
 # Usage: scripts/fault-e2e.sh BIN_DIR
-set -euo pipefail
-bin=${1:-.build/debug}
+. "$(dirname "$0")/e2e-common.sh" fault-e2e "${1:-}"
 iterations=${FAULT_ITERATIONS:-20}
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "fault-e2e: FAILED: $*" >&2; [ -f "$work/hub.log" ] && tail -20 "$work/hub.log" >&2; exit 1; }
 printf 'data_dir: %s\nhttp_port: 0\ndata_port: 0\nsync_port: 0\nstart_lead_ms: 300\ndurability_interval_ms: 50\n' \
     "$work/data" >"$work/hub.yaml"
 

@@ -5,13 +5,7 @@
 # reload (applied, restart-only and refused changes), and that SIGTERM during a recording leaves a
 # complete session that verifies, with its manifest and report.
 # Usage: scripts/service-e2e.sh BIN_DIR
-set -euo pipefail
-bin=${1:-.build/debug}
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "service-e2e: FAILED: $*" >&2; [ -f "$work/hub.log" ] && tail -30 "$work/hub.log" >&2; exit 1; }
+. "$(dirname "$0")/e2e-common.sh" service-e2e "${1:-}"
 checks=0
 pass() { checks=$((checks + 1)); }
 

@@ -1,0 +1,11 @@
+# Shared start of the end-to-end scripts: sourced as `. scripts/e2e-common.sh NAME BIN_DIR`.
+# Sets bin, work (a temporary folder, removed at exit) and pids (killed at exit, with their
+# children waited for), and fail MESSAGE, which prints the tail of $work/hub.log and exits 1.
+set -euo pipefail
+e2e_name=$1
+bin=${2:-.build/debug}
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "$e2e_name: FAILED: $*" >&2; [ -f "$work/hub.log" ] && tail -30 "$work/hub.log" >&2; exit 1; }
