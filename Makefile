@@ -22,13 +22,16 @@ demo: release
 	scripts/demo.sh
 
 # The whole test suite: unit, scenario and end-to-end tests, the CLI and the service lifecycle against
-# real processes, and a staged `make install` checked with systemd's tools.
+# real processes, the dashboard in headless Chromium, and a staged `make install` checked with
+# systemd's tools. Also installs chromium and chromium-driver when missing.
 test: deps
+	@scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/cli-e2e.sh .build/debug
 	scripts/service-e2e.sh .build/debug
 	scripts/fault-e2e.sh .build/debug
+	scripts/dashboard-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 	scripts/install-test.sh
 

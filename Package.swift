@@ -95,7 +95,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "lockstep",
-            dependencies: ["Wire", "Ingest", "HubClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Wire", "Ingest", "Platform", "HubClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .executableTarget(
             name: "lockstep-device",

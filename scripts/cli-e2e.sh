@@ -12,13 +12,13 @@ printf 'frobnicate: 1\n' >"$work/bad2.yaml"
 if "$bin/lockstepd" --config "$work/bad2.yaml" --check-config 2>"$work/err"; then fail "unknown key accepted"; fi
 grep -q "unknown key" "$work/err" || fail "unknown key not reported"
 
-"$bin/lockstepd" --data-dir "$work/data" --http-port 0 --data-port 0 --sync-port 0 --ready-file "$work/ready" \
-    >"$work/hub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.1; done
-[ -s "$work/ready" ] || fail "lockstepd did not become ready"
-http=$(grep -o '"http":[0-9]*' "$work/ready" | cut -d: -f2)
+start_hub --data-dir "$work/data" --http-port 0 --data-port 0 --sync-port 0
 export LOCKSTEP_HUB="http://127.0.0.1:$http"
+
+# Without --hub or $LOCKSTEP_HUB the CLI finds the hub through the installed configuration.
+printf 'http_port: %s\n' "$http" >"$work/installed.yaml"
+env -u LOCKSTEP_HUB LOCKSTEP_CONFIG="$work/installed.yaml" "$bin/lockstep" status --json | grep -q '"readiness":"ready"' \
+    || fail "the CLI did not find the hub through LOCKSTEP_CONFIG"
 
 # Stopping with no session is an error with exit code 1.
 if "$bin/lockstep" stop 2>"$work/err"; then fail "stop without a session succeeded"; fi
@@ -45,6 +45,19 @@ session=$(grep -o '"session_id":"[^"]*"' "$work/stop.json" | cut -d'"' -f4)
 grep -q '"label":"cli-marker"' "$work/data/sessions/$session/events.jsonl" || fail "operator marker not journalled"
 [ -s "$work/data/sessions/$session/report.json" ] || fail "no timing report"
 
+# The session and its report through the hub, the report from the folder alone, and the exit codes:
+# 1 a refusal, 64 a malformed id, 2 an unreachable hub.
+"$bin/lockstep" session "$session" | grep -q "cli-marker" || fail "session detail lacks the operator marker"
+"$bin/lockstep" report "$session" | grep -q "verdict: pass" || fail "report summary: $("$bin/lockstep" report "$session")"
+"$bin/lockstep" report "$work/data/sessions/$session" -o "$work/report.json" >/dev/null || fail "report from the folder"
+cmp -s "$work/report.json" "$work/data/sessions/$session/report.json" || fail "report -o differs from report.json"
+code=0; "$bin/lockstep" start --require no-such-device 2>"$work/err" || code=$?
+[ "$code" = 1 ] && grep -q "device_missing" "$work/err" || fail "start with a missing required device: exit $code, $(cat "$work/err")"
+code=0; "$bin/lockstep" session "../../etc" 2>/dev/null || code=$?
+[ "$code" = 64 ] || fail "a malformed session id: exit $code, expected 64"
+code=0; "$bin/lockstep" status --hub http://127.0.0.1:1 2>/dev/null || code=$?
+[ "$code" = 2 ] || fail "an unreachable hub: exit $code, expected 2"
+
 # Damage one byte in the middle of a stream file: verify must fail with exit code 1.
 file=$(ls "$work/data/sessions/$session/devices/cli-01/"stream-1.lss)
 size=$(stat -c %s "$file")
@@ -57,14 +70,9 @@ grep -q "FAILED" "$work/verify.txt" || fail "verify did not report the damage"
 "$bin/lockstep" start --name crash >/dev/null || fail "start before crash"
 sleep 2
 crashed=$("$bin/lockstep" status --json | grep -o '"session_id":"[^"]*"' | head -1 | cut -d'"' -f4)
-kill -9 "${pids[0]}"
-wait "${pids[0]}" 2>/dev/null || true
-rm -f "$work/ready"
-"$bin/lockstepd" --data-dir "$work/data" --http-port 0 --data-port 0 --sync-port 0 --ready-file "$work/ready" \
-    >>"$work/hub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.1; done
-[ -s "$work/ready" ] || fail "lockstepd did not restart"
+kill -9 "$hub"
+wait "$hub" 2>/dev/null || true
+start_hub --data-dir "$work/data" --http-port 0 --data-port 0 --sync-port 0
 grep -q '"status":"recovered"' "$work/data/sessions/$crashed/manifest.json" || fail "interrupted session not marked recovered"
 "$bin/lockstep" verify "$crashed" --data-dir "$work/data" >"$work/verify-crash.txt" || fail "recovered session does not verify: $(cat "$work/verify-crash.txt")"
 grep -q "status recovered" "$work/verify-crash.txt" || fail "verify does not show the recovered status"

@@ -12,15 +12,8 @@ iterations=${FAULT_ITERATIONS:-20}
 printf 'data_dir: %s\nhttp_port: 0\ndata_port: 0\nsync_port: 0\nstart_lead_ms: 300\ndurability_interval_ms: 50\n' \
     "$work/data" >"$work/hub.yaml"
 
-start_hub() {
-    rm -f "$work/ready"
-    "$bin/lockstepd" --config "$work/hub.yaml" --ready-file "$work/ready" --log-level warning >>"$work/hub.log" 2>&1 &
-    hub=$!
-    pids+=("$hub")
-    for _ in $(seq 300); do [ -s "$work/ready" ] && break; sleep 0.05; done
-    [ -s "$work/ready" ] || fail "lockstepd did not become ready"
-    http=$(grep -o '"http":[0-9]*' "$work/ready" | cut -d: -f2)
-    data=$(grep -o '"data":[0-9]*' "$work/ready" | cut -d: -f2)
+start_fault_hub() {
+    start_hub --config "$work/hub.yaml" --log-level warning
     export LOCKSTEP_HUB="http://127.0.0.1:$http"
 }
 
@@ -49,7 +42,7 @@ print(f"{len(through)} streams, {sum(b + 1 for b in through.values())} acknowled
 EOF
 }
 
-start_hub
+start_fault_hub
 for iteration in $(seq "$iterations"); do
     : >"$work/acks"
     "$bin/lockstep-device" --http-port "$http" --devices 2 --id fault --rate-scale 0.2 --ack-file "$work/acks" \
@@ -66,7 +59,7 @@ for iteration in $(seq "$iterations"); do
     sleep 0.2  # the device logs what it had been acknowledged within 10 ms
     kill "$devices" 2>/dev/null || true
     wait "$devices" 2>/dev/null || true
-    start_hub
+    start_fault_hub
     "$bin/lockstep" verify "$session" --data-dir "$work/data" --json >"$work/verify.json" || true
     result=$(check_acknowledged "$session") || fail "iteration $iteration: $result"
     echo "fault-e2e: kill $iteration/$iterations: recovered, $result"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
 # (CShims), pkg-config, libcurl (the CLI's HTTP client; the -dev package for static links by
-# make install); curl and python3 for the test scripts. Idempotent; quiet when all is there.
+# make install); curl and python3 for the test scripts. With --test also chromium and
+# chromium-driver, for the dashboard's browser test (make test). Idempotent; quiet when all is there.
 set -euo pipefail
 packages=(liburing-dev libpcap-dev pkg-config libcurl4 libcurl4-openssl-dev)
+[ "${1:-}" = "--test" ] && packages+=(chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

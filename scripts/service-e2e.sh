@@ -35,12 +35,7 @@ EOF
 # JOURNAL_STREAM must name stderr's device:inode, as systemd sets it (the log file stands in for it).
 touch "$work/hub.log"
 NOTIFY_SOCKET="$work/notify" WATCHDOG_USEC=2000000 JOURNAL_STREAM="$(stat -c '%d:%i' "$work/hub.log")" \
-    "$bin/lockstepd" --config "$work/hub.yaml" --ready-file "$work/ready" >>"$work/hub.log" 2>&1 &
-hub=$!
-pids+=($hub)
-for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.1; done
-[ -s "$work/ready" ] || fail "lockstepd did not become ready"
-http=$(grep -o '"http":[0-9]*' "$work/ready" | cut -d: -f2)
+    start_hub --config "$work/hub.yaml"
 url="http://127.0.0.1:$http"
 for _ in $(seq 50); do grep -q "READY=1" "$work/notify.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "^READY=1;STATUS=ready: http" "$work/notify.log" || fail "no READY=1 with a status: $(cat "$work/notify.log")"; pass

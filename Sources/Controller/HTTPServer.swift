@@ -1,5 +1,5 @@
 // The HTTP listener: the JSON API under /api/v1 and the control WebSocket at /control, on one port.
-// (The dashboard and the full API come with the operator-interfaces issue.)
+// The routes are in HTTPAPI.swift, the dashboard in Dashboard*.swift.
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -20,7 +20,7 @@ extension Hub {
         handleSignals: Bool = false, notifier: ServiceNotifier = ServiceNotifier(socketPath: nil, watchdogIntervalNanos: nil),
         reload: (@Sendable () async -> Void)? = nil, onRunning: @escaping @Sendable (UInt16) -> Void = { _ in }
     ) async throws {
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        let router = Router(context: APIContext.self)
         addRoutes(router)
         router.ws("/control") { _, _ in .upgrade([:]) } onUpgrade: { [self] inbound, outbound, _ in
             await serveControl(inbound: inbound, outbound: outbound)
@@ -68,6 +68,8 @@ extension Hub {
                     let now = HostClock.monotonicNanos()
                     if now >= nextProgressCheck {
                         checkProgress()
+                        sampleActivity(now: now)
+                        if events.clientCount > 0 { events.publish("snapshot", snapshotJSON()) }
                         nextProgressCheck = now + 1_000_000_000
                     }
                     // Between READY=1 and STOPPING=1 only: systemd stops watching once the stop begins.
@@ -94,86 +96,4 @@ extension Hub {
             continuation.onTermination = { _ in owned.forEach { $0.cancel() } }
         }
     }
-
-    func addRoutes(_ router: Router<BasicWebSocketRequestContext>) {
-        let auth = OperatorAuth<BasicWebSocketRequestContext>(token: { [self] in configuration.operatorToken })
-        router.group("metrics").add(middleware: auth).get { [self] _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metricsText())))
-        }
-        router.get("healthz") { [self] _, _ in
-            let stalled = stalledParts.withLock { $0 }
-            return stalled.isEmpty
-                ? jsonResponse(.object(["status": .string("ok")]))
-                : jsonResponse(.object(["status": .string("stalled"), "stalled": .array(stalled.map(JSONValue.string))]),
-                               status: .serviceUnavailable)
-        }
-        router.get("readyz") { [self] _, _ in
-            let readiness = readiness.withLock { $0 }
-            return jsonResponse(.object(["status": .string(readiness)]), status: readiness == "ready" ? .ok : .serviceUnavailable)
-        }
-        let api = router.group("api/v1").add(middleware: auth)
-        api.get("status") { [self] _, _ in jsonResponse(statusJSON()) }
-        api.get("devices") { [self] _, _ in
-            let now = HostClock.monotonicNanos()
-            return jsonResponse(.object(["devices": devicesJSON(now: now), "hub_time_ns": .int(now)]))
-        }
-        api.get("sessions") { [self] _, _ in jsonResponse(.object(["sessions": sessionsJSON()])) }
-        api.post("sessions") { [self] request, _ in
-            let body = try await requestJSON(request)
-            var name = ""
-            if case .object(let members) = body, case .string(let text)? = members["name"] { name = text }
-            return try await operatorCall(status: .created) { summaryJSON(try await startSession(name: name)) }
-        }
-        api.post("sessions/current/stop") { [self] _, _ in
-            try await operatorCall(status: .ok) { summaryJSON(try await stopSession()) }
-        }
-        api.post("sessions/current/markers") { [self] request, _ in
-            let body = try await requestJSON(request)
-            guard case .object(let members) = body, case .string(let label)? = members["label"], !label.isEmpty, label.utf8.count <= 256 else {
-                return errorResponse(.badRequest, .invalidMessage, "body must be {\"label\": \"...\"} with 1-256 bytes")
-            }
-            return try await operatorCall(status: .created) { try addOperatorMarker(label) }
-        }
-    }
-
-    func operatorCall(status: HTTPResponse.Status, _ body: () async throws -> JSONValue) async throws -> Response {
-        do { return jsonResponse(try await body(), status: status) } catch let error as HubError {
-            let httpStatus: HTTPResponse.Status = switch error.kind {
-            case .conflict: .conflict
-            case .notFound: .notFound
-            case .badRequest: .badRequest
-            case .internalFailure: .internalServerError
-            }
-            return errorResponse(httpStatus, error.code, error.description)
-        }
-    }
-
-    func requestJSON(_ request: Request) async throws -> JSONValue {
-        let buffer = try await request.body.collect(upTo: ControlLimits.messageBytesMax)
-        let bytes = Array(buffer.readableBytesView)
-        if bytes.isEmpty { return .object([:]) }
-        do { return try JSONValue.parse(bytes) } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
-        }
-    }
-
-    func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response { apiJSONResponse(value, status: status) }
-
-    func errorResponse(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> Response {
-        apiErrorResponse(status, code, message)
-    }
-}
-
-/// A JSON body with its content type.
-func apiJSONResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-    var headers = HTTPFields()
-    headers[.contentType] = "application/json"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
-}
-
-/// The API's error form: {"error": {"code": "...", "message": "..."}} (docs/protocol.md error codes).
-func apiErrorResponse(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> Response {
-    apiJSONResponse(.object(["error": .object(["code": .string(code.rawValue), "message": .string(message)])]), status: status)
 }

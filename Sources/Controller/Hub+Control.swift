@@ -72,6 +72,7 @@ extension Hub {
         send(.welcome(welcome), to: hello.deviceID, re: re)
         logger.info("device joined", metadata: ["device": "\(hello.deviceID)", "streams": "\(hello.streams.count)"])
         state.withLock { $0.session }?.journal.record("joined", ["device_id": .string(hello.deviceID)])
+        events.publish("device", .object(["device_id": .string(hello.deviceID), "state": .string("connected")]))
         return connectionID
     }
 
@@ -102,10 +103,12 @@ extension Hub {
         case .marker(let marker):
             guard let session else { return }
             session.state.withLock { $0.markers += 1 }
-            session.journal.record("marker", [
+            let fields: [String: JSONValue] = [
                 "device_id": .string(deviceID), "label": .string(marker.label),
                 "device_ns": marker.deviceNanos.map(JSONValue.int) ?? .null, "hub_receive_ns": .int(now),
-            ])
+            ]
+            session.journal.record("marker", fields)
+            events.publish("marker", .object(fields.merging(["session_id": .string(session.id), "source": .string("device")]) { $1 }))
         case .error(let report):
             logger.warning("device reported \(report.code.rawValue): \(report.message)", metadata: ["device": "\(deviceID)"])
             session?.journal.record("device_error", ["device_id": .string(deviceID), "code": .string(report.code.rawValue),
@@ -127,6 +130,7 @@ extension Hub {
         syncService.unregister(key: key)
         logger.info("device left", metadata: ["device": "\(deviceID)"])
         state.withLock { $0.session }?.journal.record("left", ["device_id": .string(deviceID)])
+        events.publish("device", .object(["device_id": .string(deviceID), "state": .string("left")]))
     }
 
     /// Detects steps of the hub's wall clock: the hub timeline (CLOCK_MONOTONIC) never jumps, but the
@@ -159,6 +163,7 @@ extension Hub {
         for id in lost {
             logger.warning("device lost: no message for \(configuration.lostAfterMillis) ms", metadata: ["device": "\(id)"])
             state.withLock { $0.session }?.journal.record("lost", ["device_id": .string(id)])
+            events.publish("device", .object(["device_id": .string(id), "state": .string("lost")]))
         }
     }
 }

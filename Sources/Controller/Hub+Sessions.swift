@@ -12,6 +12,8 @@ import Wire
 /// What a session start or stop reports to the operator.
 public struct SessionSummary: Sendable {
     public var id: String
+    public var name: String
+    public var participant: String
     public var folder: String
     public var status: String
     public var startHubNanos: Int64
@@ -20,6 +22,7 @@ public struct SessionSummary: Sendable {
     public var frameCount: Int64
     public var payloadByteCount: Int64
     public var problems: [String]
+    public var markers: Int
 }
 
 /// An operator-facing failure with an HTTP-friendly kind.
@@ -30,9 +33,67 @@ public struct HubError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// What the operator asks for when starting a session (API body, CLI options).
+public struct SessionRequest: Sendable, Equatable {
+    public var name: String
+    public var participant: String
+    public var notes: String
+    /// Devices that must be connected and in sync, or the start is refused (409 device_missing).
+    public var requiredDevices: [String]
+
+    public static let nameBytesMax = 128
+    public static let notesBytesMax = 4096
+
+    public init(name: String = "", participant: String = "", notes: String = "", requiredDevices: [String] = []) {
+        self.name = name
+        self.participant = participant
+        self.notes = notes
+        self.requiredDevices = requiredDevices
+    }
+
+    /// Reads an API body: `{"name", "participant", "notes", "required_devices"}`, all optional; anything
+    /// else, a wrong type or an oversized field is refused, so a typo cannot start the wrong recording.
+    public static func parse(_ body: JSONValue) throws(HubError) -> SessionRequest {
+        func bad(_ message: String) -> HubError { HubError(kind: .badRequest, code: .invalidMessage, description: message) }
+        guard case .object(let members) = body else { throw bad("the body must be a JSON object") }
+        var request = SessionRequest()
+        for (key, value) in members {
+            switch (key, value) {
+            case ("name", .string(let text)), ("participant", .string(let text)), ("notes", .string(let text)):
+                let limit = key == "notes" ? notesBytesMax : nameBytesMax
+                guard text.utf8.count <= limit else { throw bad("\(key) is longer than \(limit) bytes") }
+                switch key {
+                case "name": request.name = text
+                case "participant": request.participant = text
+                default: request.notes = text
+                }
+            case ("required_devices", .array(let items)):
+                for item in items {
+                    guard case .string(let id) = item else { throw bad("required_devices must be an array of device ids") }
+                    do throws(WireError) { try Identifier.validateDeviceID(id) } catch { throw bad("required_devices: \(error.message)") }
+                    if !request.requiredDevices.contains(id) { request.requiredDevices.append(id) }
+                }
+            case ("name", _), ("participant", _), ("notes", _), ("required_devices", _):
+                throw bad("\(key) has the wrong type")
+            default:
+                throw bad("unknown field \"\(key)\" (expected name, participant, notes, required_devices)")
+            }
+        }
+        return request
+    }
+}
+
 extension Hub {
-    /// Starts a session with every connected device at `now + start_lead_ms` on the hub timeline.
+    /// Starts a session named `name` with every connected device.
     public func startSession(name: String) async throws -> SessionSummary {
+        try await startSession(SessionRequest(name: name))
+    }
+
+    /// Starts a session with every connected device at `now + start_lead_ms` on the hub timeline.
+    /// - Throws: `HubError` (conflict) when a session runs, no device is connected, or a required device
+    ///   is missing or has no clock estimate.
+    public func startSession(_ request: SessionRequest) async throws -> SessionSummary {
+        let name = request.name
         let slug = String(name.unicodeScalars.prefix(40).map { $0.isASCII && Identifier.isAllowed(UInt8($0.value)) ? Character($0) : "_" })
         let id = Self.timestampID(HostClock.realtimeNanos()) + (slug.isEmpty ? "" : "-" + slug)
         let connected: [DeviceEntry] = try state.withLock { s in
@@ -43,6 +104,10 @@ extension Hub {
             return s.devices.values.filter { $0.state == "connected" }.sorted { $0.hello.deviceID < $1.hello.deviceID }
         }
         defer { state.withLock { $0.starting = false } }
+        let absent = request.requiredDevices.filter { id in !connected.contains { $0.hello.deviceID == id } }
+        guard absent.isEmpty else {
+            throw HubError(kind: .conflict, code: .deviceMissing, description: "required device(s) not connected: \(absent.joined(separator: ", "))")
+        }
         guard !connected.isEmpty else {
             throw HubError(kind: .conflict, code: .noSession, description: "no device is connected; start lockstep-device or plug devices in first")
         }
@@ -51,11 +116,16 @@ extension Hub {
             let reason = "no device has a clock estimate yet (is UDP to the sync port blocked?)"
             throw HubError(kind: .conflict, code: .noSession, description: reason)
         }
+        let unsynced = request.requiredDevices.filter { mappings[$0] == nil }
+        guard unsynced.isEmpty else {
+            throw HubError(kind: .conflict, code: .deviceMissing,
+                           description: "required device(s) without a clock estimate after 3 s: \(unsynced.joined(separator: ", "))")
+        }
         let startHub = HubInstant(nanos: HostClock.monotonicNanos() + configuration.startLeadMillis * 1_000_000)
         let session: SessionRecorder
         do {
             session = try SessionRecorder(
-                id: try reserveSessionFolder(id), name: name, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos)
+                id: try reserveSessionFolder(id), request: request, dataDirectory: configuration.dataDirectory, startHubNanos: startHub.nanos)
         } catch {
             throw HubError(kind: .internalFailure, code: .storageError, description: "cannot create the session folder: \(error)")
         }
@@ -82,9 +152,11 @@ extension Hub {
         }
         guard installed else { throw HubError(kind: .conflict, code: .sessionActive, description: "a session started concurrently") }
         ingestLatency.withLock { $0.reset() }
-        session.journal.record("session_started", ["session_id": .string(session.id), "start_hub_ns": .int(startHub.nanos), "name": .string(name)])
+        session.journal.record("session_started", ["session_id": .string(session.id), "start_hub_ns": .int(startHub.nanos), "name": .string(name),
+                                                   "participant": .string(request.participant)])
         try? writeManifest(session)
         for (deviceID, start) in starts { send(.start(start), to: deviceID) }
+        events.publish("session", .object(["event": .string("started"), "session": summaryJSON(summary(session))]))
         logger.info("session \(session.id) starts in \(configuration.startLeadMillis) ms with \(starts.count) device(s)")
         return summary(session)
     }
@@ -132,6 +204,7 @@ extension Hub {
             s.stopping = false
             s.lastSession = session.id
         }
+        events.publish("session", .object(["event": .string("stopped"), "session": summaryJSON(summary(session))]))
         return summary(session)
     }
 
@@ -193,9 +266,11 @@ extension Hub {
         session.state.withLock { s in
             let totals = s.devices.values.flatMap { $0.writers.values.map(\.totals) }
             return SessionSummary(
-                id: session.id, folder: session.folder, status: s.status, startHubNanos: session.startHubNanos, stopHubNanos: s.stopHubNanos,
+                id: session.id, name: session.name, participant: session.participant, folder: session.folder, status: s.status,
+                startHubNanos: session.startHubNanos, stopHubNanos: s.stopHubNanos,
                 devices: s.devices.keys.sorted(), frameCount: totals.reduce(0) { $0 + $1.frameCount },
-                payloadByteCount: totals.reduce(0) { $0 + $1.payloadByteCount }, problems: s.problems)
+                payloadByteCount: totals.reduce(0) { $0 + $1.payloadByteCount }, problems: s.problems,
+                markers: s.markers)
         }
     }
 

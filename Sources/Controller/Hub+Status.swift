@@ -27,6 +27,8 @@ extension Hub {
                 "failure": timestampSelfTestFailure.withLock { $0 }.map(JSONValue.string) ?? .null,
             ]),
             "stalled_threads": .array(stalledParts.withLock { $0 }.map(JSONValue.string)),
+            "disk": diskJSON(), "operator_token_required": .bool(configuration.operatorToken != nil),
+            "alignment_tolerance_ns": .int(Self.alignmentToleranceNanos),
         ])
     }
 
@@ -74,10 +76,14 @@ extension Hub {
 
     /// Every known device with its clock estimate evaluated at hub instant `now`.
     func devicesJSON(now: Int64) -> JSONValue {
-        let entries = state.withLock { s in s.devices.values.sorted { $0.hello.deviceID < $1.hello.deviceID } }
+        let (entries, session) = state.withLock { s in (s.devices.values.sorted { $0.hello.deviceID < $1.hello.deviceID }, s.session) }
+        let activity = activity.withLock { $0 }
         return .array(entries.map { entry in
             let sync = syncService.status(key: entry.syncKey)
             var clock: JSONValue = .null
+            let id = entry.hello.deviceID
+            let recording = session?.isParticipant(id) == true
+            let (health, reason) = health(entry, sync: sync)
             if let sync, sync.acceptedCount > 0, entry.state == "connected" {
                 clock = .object([
                     "offset_ns": .int(Int64(sync.mapping.offsetNanos(at: HubInstant(nanos: now)).rounded())),
@@ -95,8 +101,30 @@ extension Hub {
                 "storage_free_bytes": entry.status?.storageFreeBytes.map(JSONValue.int) ?? .null,
                 "temperature_c": entry.status?.temperatureCelsius.map(JSONValue.double) ?? .null,
                 "last_error": entry.lastError.map(JSONValue.string) ?? .null,
+                "health": .string(health), "health_reason": reason.map(JSONValue.string) ?? .null, "recording": .bool(recording),
+                "throughput_bytes_per_s": recording ? activity.bytesPerSecond[id].map { .int(Int64($0.rounded())) } ?? .null : .null,
+                "written_bytes": recording ? activity.payloadBytes[id].map(JSONValue.int) ?? .null : .null,
+                "backlog_frames": recording ? activity.backlogFrames[id].map(JSONValue.int) ?? .null : .null,
             ])
         })
+    }
+
+    /// The alignment a device's clock bound must stay within to count as "in sync" (the report's default tolerance).
+    static let alignmentToleranceNanos: Int64 = 1_000_000
+
+    /// "in_sync", "degraded" (with why), "lost" or "left": what the dashboard colours a device by.
+    func health(_ entry: DeviceEntry, sync: SyncStatus?) -> (String, String?) {
+        switch entry.state {
+        case "lost": return ("lost", "no message for over \(configuration.lostAfterMillis) ms")
+        case "left": return ("left", "the control connection closed")
+        default: break
+        }
+        guard let sync, sync.acceptedCount > 0 else { return ("degraded", "no clock estimate yet") }
+        let bound = sync.mapping.uncertaintyNanos
+        guard bound.isFinite, bound * 2 <= Double(Self.alignmentToleranceNanos) else {
+            return ("degraded", "clock uncertainty \(bound.isFinite ? "\(Int64(bound)) ns" : "unknown") is over half the tolerance")
+        }
+        return ("in_sync", nil)
     }
 
     /// Every session folder with its manifest's headline fields, newest first.
@@ -108,7 +136,8 @@ extension Hub {
                 return nil
             }
             var members: [String: JSONValue] = ["folder": .string("\(root)/\(name)")]
-            for key in ["session_id", "name", "status", "start_hub_ns", "created_realtime_ns", "totals"] {
+            members["report_available"] = .bool(FileIO.exists("\(root)/\(name)/report.json"))
+            for key in ["session_id", "name", "participant", "status", "start_hub_ns", "stop_hub_ns", "created_realtime_ns", "totals", "markers"] {
                 members[key] = m[key] ?? JSONValue.null
             }
             return .object(members)
@@ -117,7 +146,8 @@ extension Hub {
 
     func summaryJSON(_ summary: SessionSummary) -> JSONValue {
         .object([
-            "session_id": .string(summary.id), "folder": .string(summary.folder), "status": .string(summary.status),
+            "session_id": .string(summary.id), "name": .string(summary.name), "participant": .string(summary.participant),
+            "folder": .string(summary.folder), "status": .string(summary.status), "markers": .int(Int64(summary.markers)),
             "start_hub_ns": .int(summary.startHubNanos), "stop_hub_ns": summary.stopHubNanos.map(JSONValue.int) ?? .null,
             "devices": .array(summary.devices.map(JSONValue.string)), "frames": .int(summary.frameCount),
             "payload_bytes": .int(summary.payloadByteCount), "problems": .array(summary.problems.map(JSONValue.string)),
@@ -131,6 +161,10 @@ extension Hub {
         let now = HostClock.monotonicNanos()
         session.state.withLock { $0.markers += 1 }
         session.journal.record("marker", ["label": .string(label), "hub_ns_operator": .int(now), "source": .string("operator")])
-        return .object(["session_id": .string(session.id), "label": .string(label), "hub_ns": .int(now)])
+        let marker: JSONValue = .object([
+            "session_id": .string(session.id), "label": .string(label), "hub_ns": .int(now), "source": .string("operator"),
+        ])
+        events.publish("marker", marker)
+        return marker
     }
 }

@@ -62,6 +62,10 @@ public final class Hub: Sendable {
     let stalledParts = Locked<[String]>([])
     /// Data connections ended by an error, per device, over the hub's life (for /metrics).
     let dataErrorCounts = Locked<[String: Int]>([:])
+    /// Per-device throughput and backlog of the running session (sampled once a second).
+    let activity = Locked(ActivityState())
+    /// The live event stream's clients (GET /api/v1/events).
+    let events = EventBus()
     /// CLOCK_REALTIME when the hub was made (process_start_time_seconds).
     let startedRealtimeNanos = HostClock.realtimeNanos()
 
@@ -151,6 +155,7 @@ public final class Hub: Sendable {
     /// Stops a running session (if any) and every service.
     public func shutdown() async {
         if state.withLock({ $0.session != nil }) { _ = try? await stopSession() }
+        events.finishAll()
         let (data, sync, flusher) = services.withLock { $0 }
         data?.shutdown()
         sync?.stop()

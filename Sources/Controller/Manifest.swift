@@ -59,7 +59,8 @@ enum Manifest {
             return .object([
                 "start_spread_ns": startedHub.count >= 2 ? .int(startedHub.max()! - startedHub.min()!) : .null,
                 "format": .string("lockstep-session"), "format_version": .int(formatVersion), "session_id": .string(session.id),
-                "name": .string(session.name), "status": .string(s.status), "hub_id": .string(hubID),
+                "name": .string(session.name), "participant": .string(session.participant), "notes": .string(session.notes),
+                "status": .string(s.status), "hub_id": .string(hubID),
                 "software_version": .string(softwareVersion), "hub_timeline": .string("CLOCK_MONOTONIC of the hub, nanoseconds"),
                 "created_realtime_ns": .int(session.createdRealtimeNanos), "start_hub_ns": .int(session.startHubNanos),
                 "stop_hub_ns": s.stopHubNanos.map(JSONValue.int) ?? .null,

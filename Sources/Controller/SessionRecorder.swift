@@ -29,6 +29,8 @@ struct SessionDevice: Sendable {
 final class SessionRecorder: Sendable {
     let id: String
     let name: String
+    let participant: String
+    let notes: String
     let folder: String
     let journal: EventJournal
     let createdRealtimeNanos: Int64
@@ -45,9 +47,11 @@ final class SessionRecorder: Sendable {
 
     let state = Locked(State())
 
-    init(id: String, name: String, dataDirectory: String, startHubNanos: Int64) throws(Errno) {
+    init(id: String, request: SessionRequest, dataDirectory: String, startHubNanos: Int64) throws(Errno) {
         self.id = id
-        self.name = name
+        self.name = request.name
+        self.participant = request.participant
+        self.notes = request.notes
         self.folder = "\(dataDirectory)/sessions/\(id)"
         self.startHubNanos = startHubNanos
         createdRealtimeNanos = HostClock.realtimeNanos()

@@ -26,6 +26,10 @@ public enum ErrorCode: String, Sendable, CaseIterable, Equatable {
     case sessionActive = "session_active"
     case hubFull = "hub_full"
     case internalError = "internal_error"
+    case deviceMissing = "device_missing"
+    case notFound = "not_found"
+    case methodNotAllowed = "method_not_allowed"
+    case serviceUnavailable = "service_unavailable"
 
     /// The 16-bit number used for this code in binary data-channel replies (0 means success).
     public var number: UInt16 {

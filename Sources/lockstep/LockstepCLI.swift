@@ -1,6 +1,7 @@
 // lockstep: the operator CLI. Talks to the local appliance over its HTTP API (loopback by default)
-// and verifies session folders offline. Exit codes: 0 ok, 1 verification found problems or the hub
-// refused, 2 usage or connection error.
+// and verifies session folders offline. Exit codes (docs/api.md): 0 ok; 1 the hub refused, a stop
+// left the session incomplete, verification found problems or a report's verdict is "fail";
+// 2 the hub cannot be reached; 64 bad usage.
 import ArgumentParser
 import Foundation
 import HubClient
@@ -11,17 +12,20 @@ import Wire
 struct Lockstep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep", abstract: "Operate a Lockstep hub and check its recordings.",
-        subcommands: [Status.self, Devices.self, Start.self, Stop.self, Mark.self, Sessions.self, Verify.self])
+        subcommands: [Status.self, Devices.self, Start.self, Stop.self, Mark.self, Sessions.self, Session.self, Report.self, Verify.self])
 }
 
 struct HubOptions: ParsableArguments {
-    @Option(help: "Hub API base URL.") var hub: String = ProcessInfo.processInfo.environment["LOCKSTEP_HUB"] ?? "http://127.0.0.1:8750"
+    @Option(help: "Hub API base URL (default: $LOCKSTEP_HUB, else the port in /etc/lockstep/lockstepd.yaml, else http://127.0.0.1:8750).")
+    var hub: String?
+    @Option(help: "Operator token (default: $LOCKSTEP_OPERATOR_TOKEN, else the installed config's if readable).") var token: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 }
 
 /// Calls the hub API and returns the decoded JSON, or exits with a clear message (1 refused, 2 unreachable).
 func call(_ options: HubOptions, _ method: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
-    let client = HubClient(base: options.hub)
+    let local = LocalHub.resolve(hubFlag: options.hub, tokenFlag: options.token)
+    let client = HubClient(base: local.url, token: local.token)
     do {
         return method == "GET" ? try await client.get(path) : try await client.post(path, body)
     } catch {
@@ -64,9 +68,11 @@ struct Devices: AsyncParsableCommand {
     func run() async throws {
         let devices = try await call(options, "GET", "devices")
         if options.json { print(devices.serialized); return }
-        printTable(["device", "state", "streams", "offset ns", "± ns", "skew ppm", "samples", "battery"], devices["devices"].items.map { d in
-            [d["device_id"].text, d["state"].text, String(d["streams"].items.count), d["clock"]["offset_ns"].text,
-             d["clock"]["uncertainty_ns"].text, d["clock"]["skew_ppm"].text, d["clock"]["samples"].text, d["battery_pct"].text]
+        let header = ["device", "health", "streams", "offset ns", "± ns", "skew ppm", "source", "bytes/s", "backlog", "battery", "last error"]
+        printTable(header, devices["devices"].items.map { d in
+            [d["device_id"].text, d["health"].text, String(d["streams"].items.count), d["clock"]["offset_ns"].text,
+             d["clock"]["uncertainty_ns"].text, d["clock"]["skew_ppm"].text, d["clock"]["timestamp_source"].text,
+             d["throughput_bytes_per_s"].text, d["backlog_frames"].text, d["battery_pct"].text, d["last_error"].text]
         })
     }
 }
@@ -83,10 +89,17 @@ func printSession(_ session: JSONValue, json: Bool) {
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start a synchronized recording with every connected device.")
     @OptionGroup var options: HubOptions
-    @Option(help: "Session name (letters, digits, '.', '_', '-' are kept).") var name: String = ""
+    @Option(help: "Session name (letters, digits, '.', '_', '-' are kept in the folder name).") var name: String = ""
+    @Option(help: "Participant code, stored in the manifest.") var participant: String = ""
+    @Option(help: "Free-text notes, stored in the manifest.") var notes: String = ""
+    @Option(name: .customLong("require"), help: "A device that must be connected and in sync (repeatable).") var required: [String] = []
 
     func run() async throws {
-        printSession(try await call(options, "POST", "sessions", body: .object(["name": .string(name)])), json: options.json)
+        let body: JSONValue = .object([
+            "name": .string(name), "participant": .string(participant), "notes": .string(notes),
+            "required_devices": .array(required.map(JSONValue.string)),
+        ])
+        printSession(try await call(options, "POST", "sessions", body: body), json: options.json)
     }
 }
 
@@ -119,8 +132,9 @@ struct Sessions: AsyncParsableCommand {
     func run() async throws {
         let sessions = try await call(options, "GET", "sessions")
         if options.json { print(sessions.serialized); return }
-        printTable(["session", "status", "frames", "bytes", "folder"], sessions["sessions"].items.map { s in
-            [s["session_id"].text, s["status"].text, s["totals"]["frames"].text, s["totals"]["payload_bytes"].text, s["folder"].text]
+        printTable(["session", "name", "participant", "status", "frames", "bytes", "report", "folder"], sessions["sessions"].items.map { s in
+            [s["session_id"].text, s["name"].text, s["participant"].text, s["status"].text, s["totals"]["frames"].text,
+             s["totals"]["payload_bytes"].text, s["report_available"].text, s["folder"].text]
         })
     }
 }
