@@ -63,8 +63,8 @@ let package = Package(
             dependencies: ["Wire", "Timing", "Platform", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // Timing reports (JSON now; CSV/HTML with the reports issue).
-        .target(name: "Report", dependencies: ["Wire", "Timing"]),
+        // Timing reports (JSON, CSV, HTML) and exports (XDF, CSV).
+        .target(name: "Report", dependencies: ["Wire", "Timing", "Platform", "Ingest", .product(name: "SystemPackage", package: "swift-system")]),
         // Registry, sessions, HTTP API and control WebSocket, configuration.
         .target(
             name: "Controller",
@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "lockstep",
             dependencies: [
-                "Wire", "Ingest", "Platform", "HubClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Wire", "Ingest", "Platform", "HubClient", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -114,6 +114,7 @@ let package = Package(
 
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireFuzzChecks"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Timing", "Wire", "Platform"]),
         // Helpers shared by the test targets.
         .target(
             name: "TestSupport", dependencies: ["Platform", .product(name: "SystemPackage", package: "swift-system")],

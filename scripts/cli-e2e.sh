@@ -50,7 +50,35 @@ grep -q '"label":"cli-marker"' "$work/data/sessions/$session/events.jsonl" || fa
 "$bin/lockstep" session "$session" | grep -q "cli-marker" || fail "session detail lacks the operator marker"
 "$bin/lockstep" report "$session" | grep -q "verdict: pass" || fail "report summary: $("$bin/lockstep" report "$session")"
 "$bin/lockstep" report "$work/data/sessions/$session" -o "$work/report.json" >/dev/null || fail "report from the folder"
-cmp -s "$work/report.json" "$work/data/sessions/$session/report.json" || fail "report -o differs from report.json"
+"$bin/lockstep" report "$work/data/sessions/$session" --format json -o "$work/report.json" >/dev/null || fail "report from the folder"
+python3 - "$work/report.json" "$work/data/sessions/$session/report.json" <<'PY' || fail "the offline report differs from the hub's"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["devices"] == b["devices"] and a["alignment"] == b["alignment"] and a["verdict"] == b["verdict"], "figures differ"
+PY
+# The HTML report: every section, six charts per device, no script; the tidy CSV.
+"$bin/lockstep" report "$session" --format html -o "$work/report.html" >/dev/null || fail "report --format html"
+python3 - "$work/report.html" <<'PY' || fail "the HTML report lacks a section or chart"
+import sys
+from html.parser import HTMLParser
+class Parser(HTMLParser):
+    ids, svgs, scripts = set(), 0, 0
+    def handle_starttag(self, tag, attrs):
+        self.ids.update(v for k, v in attrs if k == "id")
+        self.svgs += tag == "svg"
+        self.scripts += tag == "script"
+p = Parser()
+p.feed(open(sys.argv[1]).read())
+need = {"summary", "devices", "alignment", "integrity", "markers", "method", "device-cli-01", "device-cli-02", "device-cli-03"}
+assert need <= p.ids, need - p.ids
+assert p.svgs == 18 and p.scripts == 0, (p.svgs, p.scripts)
+PY
+"$bin/lockstep" report "$session" --format csv >"$work/report.csv" || fail "report --format csv"
+head -1 "$work/report.csv" | grep -q "^device_id,quantity,hub_ns,tau_s,value,unit,used$" || fail "report csv header"
+# Exports: XDF read by pyxdf, whose own clock sync must land every frame within 1 µs of the CSV's hub time.
+"$bin/lockstep" export "$session" --data-dir "$work/data" --format xdf -o "$work/session.xdf" >/dev/null || fail "export xdf"
+"$bin/lockstep" export "$session" --data-dir "$work/data" --format csv -o "$work/csv" >/dev/null || fail "export csv"
+python3 "$(dirname "$0")/export-check.py" "$work/session.xdf" "$work/csv" || fail "the XDF export does not match"
 code=0; "$bin/lockstep" start --require no-such-device 2>"$work/err" || code=$?
 [ "$code" = 1 ] && grep -q "device_missing" "$work/err" || fail "start with a missing required device: exit $code, $(cat "$work/err")"
 code=0; "$bin/lockstep" session "../../etc" 2>/dev/null || code=$?

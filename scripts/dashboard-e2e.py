@@ -2,7 +2,8 @@
 """Drives the dashboard in headless Chromium through chromedriver's W3C WebDriver API (plain HTTP,
 no Selenium needed) against a running lockstepd with simulated devices, and checks the page against
 the hub's API: the device table, a session started from the page with a required device, a marker,
-the stop, the session list and its report link. Saves screenshots of the live and the final page.
+the stop, the session list, and its report link followed to the HTML report. Saves screenshots of
+the live page (laptop and tablet sizes), the final page and the report.
 
 Usage: dashboard-e2e.py HUB_URL SCREENSHOT_DIR EXPECTED_DEVICES
 Exit 0 when every check passes, 1 with the failed check named otherwise."""
@@ -167,11 +168,13 @@ def check(browser):
     link = browser.wait("a report link for the session",
                         "const a = document.querySelector(`#sessions tr[data-session='${arguments[0]}'] a.report-link`);"
                         "return a ? a.getAttribute('href') : null;", session_id)
-    if link != f"/api/v1/sessions/{session_id}/report":
+    if link != f"/api/v1/sessions/{session_id}/report?format=html":
         fail(f"report link {link}")
-    report = request("GET", HUB + link)
+    json_link = browser.run("const a = document.querySelector(`#sessions tr[data-session='${arguments[0]}'] a.report-json-link`);"
+                            "return a ? a.getAttribute('href') : null;", session_id)
+    report = request("GET", HUB + json_link)
     if report.get("format") != "lockstep-timing-report" or report.get("session_id") != session_id:
-        fail(f"the report link does not give the report: {str(report)[:200]}")
+        fail(f"the JSON report link does not give the report: {str(report)[:200]}")
 
     # The session list shows what the API says, in the same order.
     page_sessions = browser.run("return [...document.querySelectorAll('#sessions tbody tr')].map(r => "
@@ -185,6 +188,19 @@ def check(browser):
     if not any(m.get("label") == "stimulus-1" and m.get("source") == "operator" for m in detail["marker_list"]):
         fail("the operator marker is not in the session's journal")
     browser.screenshot(os.path.join(SHOTS, "dashboard-stopped.png"))
+
+    # Follow the report link in the browser: the HTML report of this session, with its verdict.
+    browser.click(f"#sessions tr[data-session='{session_id}'] a.report-link")
+    verdict = browser.wait("the HTML report opened from the link",
+                           "const v = document.querySelector('#summary .verdict strong');"
+                           "return document.title.startsWith('Timing report') && v ? v.textContent : null;")
+    if verdict != report["verdict"]:
+        fail(f"the HTML report says {verdict}, the JSON {report['verdict']}")
+    charts = browser.run("return document.querySelectorAll('figure.chart svg').length;")
+    if charts != 6 * len(api_ids):
+        fail(f"{charts} charts in the HTML report, expected {6 * len(api_ids)}")
+    browser.call("POST", "/window/rect", {"width": 1100, "height": 3000})
+    browser.screenshot(os.path.join(SHOTS, "report.png"))
 
 
 if __name__ == "__main__":

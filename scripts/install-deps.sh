@@ -2,7 +2,7 @@
 # Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
 # (CShims), pkg-config, libcurl (the CLI's HTTP client; the -dev package for static links by
 # make install); curl and python3 for the test scripts. With --test also chromium and
-# chromium-driver, for the dashboard's browser test (make test). Idempotent; quiet when all is there.
+# chromium-driver, for the dashboard's browser test, and pyxdf (PyPI), for the XDF export test. Idempotent; quiet when all is there.
 set -euo pipefail
 packages=(liburing-dev libpcap-dev pkg-config libcurl4 libcurl4-openssl-dev)
 [ "${1:-}" = "--test" ] && packages+=(chromium chromium-driver)
@@ -14,6 +14,11 @@ done
 for tool in curl python3; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
+# The export test reads XDF files with pyxdf, from PyPI.
+if [ "${1:-}" = "--test" ] && ! python3 -c "import pyxdf" 2>/dev/null; then
+    echo "installing pyxdf (PyPI) for the XDF export test"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pyxdf
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then

@@ -16,8 +16,8 @@ extension Dashboard {
         }
 
         async function api(method, path, body) {
-          const init = { method, headers: headers(body ? { "Content-Type": "application/json" } : {}) };
-          if (body) init.body = JSON.stringify(body);
+          const init = { method, headers: headers(method === "POST" ? { "Content-Type": "application/json" } : {}) };
+          if (method === "POST") init.body = JSON.stringify(body || {});
           const response = await fetch("/api/v1/" + path, init);
           const text = await response.text();
           let json = null;
@@ -66,10 +66,15 @@ extension Dashboard {
 
         function cell(row, text, className) {
           const td = document.createElement("td");
-          td.textContent = text === null || text === undefined ? "–" : String(text);
+          setText(td, text);
           if (className) td.className = className;
           row.appendChild(td);
           return td;
+        }
+
+        function setText(node, text) {
+          const value = text === null || text === undefined ? "–" : String(text);
+          if (node.textContent !== value) node.textContent = value;
         }
 
         function sparkline(values, label) {
@@ -105,39 +110,52 @@ extension Dashboard {
           return h;
         }
 
+        const COLUMNS = 14;
+
+        function deviceRow(id) {
+          let row = document.querySelector(`#devices tbody tr[data-device="${CSS.escape(id)}"]`);
+          if (row) return row;
+          row = document.createElement("tr");
+          row.dataset.device = id;
+          const box = document.createElement("input");
+          box.type = "checkbox";
+          box.setAttribute("aria-label", "require " + id);
+          box.addEventListener("change", () => box.checked ? state.required.add(id) : state.required.delete(id));
+          cell(row, "").appendChild(box);
+          for (let i = 1; i < COLUMNS; i++) cell(row, "");
+          row.children[1].className = "id";
+          row.children[2].className = "state";
+          for (const i of [3, 4, 7, 9, 10, 11, 12]) row.children[i].className = "num";
+          row.children[13].className = "error-text";
+          $("devices").tBodies[0].appendChild(row);
+          return row;
+        }
+
+        // Rows are updated in place (never rebuilt), so a click on a "required" box is never lost.
         function renderDevices(devices) {
-          const body = $("devices").tBodies[0];
-          body.replaceChildren();
           for (const d of devices) {
             const h = remember(d);
-            const row = document.createElement("tr");
-            row.dataset.device = d.device_id;
+            const row = deviceRow(d.device_id);
+            const td = row.children;
             row.className = "health-" + d.health;
-            const box = document.createElement("input");
-            box.type = "checkbox";
-            box.checked = state.required.has(d.device_id);
-            box.setAttribute("aria-label", "require " + d.device_id);
-            box.addEventListener("change", () => box.checked ? state.required.add(d.device_id) : state.required.delete(d.device_id));
-            cell(row, "").appendChild(box);
-            cell(row, d.device_id + (d.model ? " (" + d.model + ")" : ""), "id");
-            const health = cell(row, d.health.replace("_", " "), "state");
-            if (d.health_reason) health.title = d.health_reason;
+            setText(td[1], d.device_id + (d.model ? " (" + d.model + ")" : ""));
+            setText(td[2], d.health.replace("_", " "));
+            td[2].title = d.health_reason || "";
             const c = d.clock;
-            cell(row, c ? micros(c.offset_ns) + " ± " + micros(c.uncertainty_ns) : null, "num");
-            cell(row, c ? c.skew_ppm.toFixed(3) : null, "num");
-            cell(row, c ? c.timestamp_source : null);
-            cell(row, "").appendChild(sparkline(h.offset, "offset of " + d.device_id + " (µs)"));
-            cell(row, d.throughput_bytes_per_s === null ? null : mb(d.throughput_bytes_per_s) + "/s", "num");
-            cell(row, "").appendChild(sparkline(h.rate, "throughput of " + d.device_id + " (MB/s)"));
-            cell(row, d.backlog_frames, "num");
-            cell(row, d.battery_pct === null ? null : Math.round(d.battery_pct) + " %", "num");
-            cell(row, d.storage_free_bytes === null ? null : mb(d.storage_free_bytes), "num");
-            cell(row, d.temperature_c === null ? null : d.temperature_c.toFixed(1) + " °C", "num");
-            cell(row, d.last_error, "error-text");
-            body.appendChild(row);
+            setText(td[3], c ? micros(c.offset_ns) + " ± " + micros(c.uncertainty_ns) : null);
+            setText(td[4], c && typeof c.skew_ppm === "number" ? c.skew_ppm.toFixed(3) : null);
+            setText(td[5], c ? c.timestamp_source : null);
+            td[6].replaceChildren(sparkline(h.offset, "offset of " + d.device_id + " (µs)"));
+            setText(td[7], d.throughput_bytes_per_s === null ? null : mb(d.throughput_bytes_per_s) + "/s");
+            td[8].replaceChildren(sparkline(h.rate, "throughput of " + d.device_id + " (MB/s)"));
+            setText(td[9], d.backlog_frames);
+            setText(td[10], typeof d.battery_pct === "number" ? Math.round(d.battery_pct) + " %" : null);
+            setText(td[11], d.storage_free_bytes === null ? null : mb(d.storage_free_bytes));
+            setText(td[12], typeof d.temperature_c === "number" ? d.temperature_c.toFixed(1) + " °C" : null);
+            setText(td[13], d.last_error);
           }
           const live = devices.filter((d) => d.state === "connected").length;
-          $("device-count").textContent = live + " connected of " + devices.length;
+          setText($("device-count"), live + " connected of " + devices.length);
         }
 
         function renderStatus(status) {
@@ -187,7 +205,11 @@ extension Dashboard {
               cell(row, s.totals ? mb(s.totals.payload_bytes) : null, "num");
               cell(row, s.markers, "num");
               const files = cell(row, "");
-              if (s.report_available) files.appendChild(link("report", "sessions/" + s.session_id + "/report", "report-link"));
+              if (s.report_available) {
+                files.appendChild(link("report", "sessions/" + s.session_id + "/report?format=html", "report-link"));
+                files.appendChild(document.createTextNode(" "));
+                files.appendChild(link("json", "sessions/" + s.session_id + "/report", "report-json-link"));
+              }
               files.appendChild(document.createTextNode(" "));
               files.appendChild(link("manifest", "sessions/" + s.session_id + "/manifest", "manifest-link"));
               body.appendChild(row);
@@ -204,8 +226,10 @@ extension Dashboard {
             if (!state.token) return;
             event.preventDefault();
             const response = await fetch(a.href, { headers: headers() });
-            const blob = await response.blob();
-            window.open(URL.createObjectURL(blob), "_blank");
+            if (!response.ok) { show(text + ": HTTP " + response.status, true); return; }
+            const url = URL.createObjectURL(await response.blob());
+            window.open(url, "_blank");
+            setTimeout(() => URL.revokeObjectURL(url), 60000);
           });
           return a;
         }
@@ -227,15 +251,20 @@ extension Dashboard {
               $("connection").className = "badge ok";
               const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
               let buffer = "";
-              for (;;) {
-                const { value, done } = await reader.read();
-                if (done) break;
-                buffer += value;
-                let end;
-                while ((end = buffer.indexOf("\n\n")) >= 0) {
-                  dispatch(buffer.slice(0, end));
-                  buffer = buffer.slice(end + 2);
+              try {
+                for (;;) {
+                  const { value, done } = await reader.read();
+                  if (done) break;
+                  buffer += value;
+                  let end;
+                  while ((end = buffer.indexOf("\n\n")) >= 0) {
+                    const block = buffer.slice(0, end);
+                    buffer = buffer.slice(end + 2);
+                    try { dispatch(block); } catch (e) { console.error("event", e); }
+                  }
                 }
+              } finally {
+                reader.cancel().catch(() => {});
               }
             } catch (e) { /* the hub restarted or the network dropped: try again */ }
             $("connection").textContent = "reconnecting…";

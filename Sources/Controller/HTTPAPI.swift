@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import Platform
+import Report
 import Wire
 
 typealias APIContext = BasicWebSocketRequestContext
@@ -68,8 +69,8 @@ extension Hub {
             APIRoute(method: .get, path: "sessions/:session/manifest") { [self] _, context in
                 sessionFile(context, "manifest.json", missing: "the session has no manifest")
             },
-            APIRoute(method: .get, path: "sessions/:session/report") { [self] _, context in
-                sessionFile(context, "report.json", missing: "no timing report yet: it is written when the session stops")
+            APIRoute(method: .get, path: "sessions/:session/report") { [self] request, context in
+                reportResponse(context, format: request.uri.queryParameters.get("format") ?? "json")
             },
         ]
     }
@@ -96,6 +97,7 @@ extension Hub {
         }
         Dashboard.addRoutes(router)
         let api = router.group("api/v1").add(middleware: auth)
+            .add(middleware: BrowserGuard<APIContext>(tokenConfigured: { [self] in configuration.operatorToken != nil }))
         for route in routes { api.on(RouterPath(route.path), method: route.method, use: route.handler) }
     }
 
@@ -122,6 +124,39 @@ extension Hub {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         } catch {
             return errorResponse(error.kind == .badRequest ? .badRequest : .notFound, error.code, error.description)
+        }
+    }
+
+    /// The timing report as JSON (as stored), HTML (as stored, served with a CSP that allows no script
+    /// or fetch) or tidy CSV (rendered from the JSON).
+    func reportResponse(_ context: APIContext, format: String) -> Response {
+        let missing = "no timing report yet: it is written when the session stops"
+        switch format {
+        case "json": return sessionFile(context, SessionReport.jsonName, missing: missing)
+        case "html", "csv": break
+        default: return errorResponse(.badRequest, .invalidMessage, "format must be json, csv or html")
+        }
+        let json = sessionFile(context, SessionReport.jsonName, missing: missing)
+        guard json.status == .ok else { return json }
+        do {
+            let folder = try sessionFolder(context)
+            var headers = HTTPFields()
+            let text: String
+            if format == "html" {
+                if let stored = try? FileIO.readAll("\(folder)/\(SessionReport.htmlName)") {
+                    text = String(decoding: stored, as: UTF8.self)
+                } else {
+                    text = ReportHTML.render(try JSONValue.parse(FileIO.readAll("\(folder)/\(SessionReport.jsonName)")))
+                }
+                headers[.contentType] = "text/html; charset=utf-8"
+                headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+            } else {
+                text = ReportCSV.render(try JSONValue.parse(FileIO.readAll("\(folder)/\(SessionReport.jsonName)")))
+                headers[.contentType] = "text/csv; charset=utf-8"
+            }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        } catch {
+            return errorResponse(.internalServerError, .storageError, "the report cannot be read: \(error)")
         }
     }
 
@@ -183,7 +218,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if error.status == .notFound {
                 let segments = path.split(separator: "/")
                 if segments.count > 2, segments[0] == "api", segments[1] == "v1" {
-                    let methods = routes.filter { $0.matches(Array(segments.dropFirst(2))) }.map(\.method.rawValue)
+                    var methods: [String] = []
+                    for route in routes where route.matches(Array(segments.dropFirst(2))) && !methods.contains(route.method.rawValue) {
+                        methods.append(route.method.rawValue)
+                    }
                     if !methods.isEmpty {
                         var response = apiErrorResponse(.methodNotAllowed, .methodNotAllowed, "\(path) takes \(methods.joined(separator: ", "))")
                         response.headers[.allow] = methods.joined(separator: ", ")

@@ -34,6 +34,8 @@ final class EventBus: Sendable {
     static let bufferedEventsMax = 64
 
     private let clients = Locked<[Int: AsyncStream<ServerEvent>.Continuation]>([:])
+    /// Set by `finishAll`: the hub is stopping, no client is admitted any more.
+    private let closed = Locked(false)
     private let nextID = Locked(0)
 
     var clientCount: Int { clients.withLock { $0.count } }
@@ -46,11 +48,13 @@ final class EventBus: Sendable {
         }
         let (stream, continuation) = AsyncStream<ServerEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.bufferedEventsMax))
         let admitted = clients.withLock { table -> Bool in
-            guard table.count < Self.clientCountMax else { return false }
+            guard table.count < Self.clientCountMax, !closed.withLock({ $0 }) else { return false }
             table[id] = continuation
             return true
         }
         guard admitted else { return nil }
+        // Also when the response never runs (the client hung up first): the stream's end frees the slot.
+        continuation.onTermination = { [weak self] _ in self?.clients.withLock { _ = $0.removeValue(forKey: id) } }
         return (id, stream)
     }
 
@@ -66,6 +70,7 @@ final class EventBus: Sendable {
 
     /// Ends every client's stream (hub shutdown).
     func finishAll() {
+        closed.withLock { $0 = true }
         for continuation in clients.withLock({ Array($0.values) }) { continuation.finish() }
     }
 }

@@ -86,6 +86,7 @@ extension Hub {
             take("site_token", \.siteToken)
             take("lost_after_ms", \.lostAfterMillis)
             take("start_lead_ms", \.startLeadMillis)
+            take("alignment_tolerance_us", \.alignmentToleranceMicros)
             take("log_level", \.logLevel)
             take("operator_token", \.operatorToken)
             keep("heartbeat_interval_ms", \.heartbeatIntervalMillis)

@@ -258,8 +258,7 @@ extension Hub {
     }
 
     func writeReport(_ session: SessionRecorder) throws {
-        let devices = session.state.withLock { Array($0.devices.keys) }
-        try SessionRecovery.writeReport(folder: session.folder, sessionID: session.id, deviceIDs: devices)
+        try SessionRecovery.writeReport(folder: session.folder, toleranceNanos: configuration.alignmentToleranceNanos)
     }
 
     func summary(_ session: SessionRecorder) -> SessionSummary {

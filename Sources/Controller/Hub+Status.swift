@@ -28,7 +28,7 @@ extension Hub {
             ]),
             "stalled_threads": .array(stalledParts.withLock { $0 }.map(JSONValue.string)),
             "disk": diskJSON(), "operator_token_required": .bool(configuration.operatorToken != nil),
-            "alignment_tolerance_ns": .int(Self.alignmentToleranceNanos),
+            "alignment_tolerance_ns": .int(configuration.alignmentToleranceNanos),
         ])
     }
 
@@ -109,9 +109,6 @@ extension Hub {
         })
     }
 
-    /// The alignment a device's clock bound must stay within to count as "in sync" (the report's default tolerance).
-    static let alignmentToleranceNanos: Int64 = 1_000_000
-
     /// "in_sync", "degraded" (with why), "lost" or "left": what the dashboard colours a device by.
     func health(_ entry: DeviceEntry, sync: SyncStatus?) -> (String, String?) {
         switch entry.state {
@@ -121,7 +118,7 @@ extension Hub {
         }
         guard let sync, sync.acceptedCount > 0 else { return ("degraded", "no clock estimate yet") }
         let bound = sync.mapping.uncertaintyNanos
-        guard bound.isFinite, bound * 2 <= Double(Self.alignmentToleranceNanos) else {
+        guard bound.isFinite, bound * 2 <= Double(configuration.alignmentToleranceNanos) else {
             return ("degraded", "clock uncertainty \(bound.isFinite ? "\(Int64(bound)) ns" : "unknown") is over half the tolerance")
         }
         return ("in_sync", nil)

@@ -21,6 +21,9 @@ public struct HubConfiguration: Sendable, Equatable {
     public var frameBytesMax: Int64 = 8 << 20
     public var durabilityIntervalMillis: Int64 = 100
     public var startLeadMillis: Int64 = 1500
+    /// The alignment the timing report's verdict and the dashboard's "in sync" are judged against.
+    public var alignmentToleranceMicros: Int64 = 1000
+    public var alignmentToleranceNanos: Int64 { alignmentToleranceMicros * 1000 }
     public var syncRateHz: Double = 8
     /// Interface whose NIC stamps sync packets in hardware; nil uses kernel software stamps.
     public var syncHardwareInterface: String?
@@ -63,6 +66,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "frame_bytes_max": "largest data-frame payload accepted",
         "durability_interval_ms": "fdatasync period before acknowledging data",
         "start_lead_ms": "delay between the start command and the scheduled start instant",
+        "alignment_tolerance_us": "alignment the report's verdict is judged against, in µs (default 1000)",
         "sync_rate_hz": "steady time-sync exchange rate per device",
         "sync_hardware_interface": "interface whose NIC stamps sync packets (needs a PHC and CAP_NET_ADMIN)",
         "sync_pcap_interface": "interface to capture sync packets on as a cross-check (needs CAP_NET_RAW)",
@@ -152,6 +156,10 @@ public struct HubConfiguration: Sendable, Equatable {
         case "frame_bytes_max": frameBytesMax = try positive()
         case "durability_interval_ms": durabilityIntervalMillis = try millis(10_000)
         case "start_lead_ms": startLeadMillis = try millis(60_000)
+        case "alignment_tolerance_us":
+            let number = try positive()
+            guard number <= 60_000_000 else { throw fail("must be at most 60000000 (one minute)") }
+            alignmentToleranceMicros = number
         case "sync_rate_hz":
             guard let number = (value as? Double) ?? (value as? Int).map(Double.init), number > 0, number <= 1000 else {
                 throw fail("must be a number in (0, 1000]")

@@ -65,7 +65,7 @@ enum SessionRecovery {
             journal.record("recovered", ["frames": .int(totalFrames)])
             journal.close()
         }
-        try? writeReport(folder: folder, sessionID: String(folder.split(separator: "/").last ?? ""), deviceIDs: deviceIDs)
+        try? writeReport(folder: folder)
         return problems
     }
 
@@ -87,15 +87,7 @@ enum SessionRecovery {
     }
 
     /// Writes report.json from the session's stored clock samples.
-    static func writeReport(folder: String, sessionID: String, deviceIDs: [String]) throws {
-        var data: [DeviceClockData] = []
-        for id in deviceIDs {
-            let bytes = (try? FileIO.readAll("\(folder)/clock/\(id).csv")) ?? []
-            let text = String(decoding: bytes, as: UTF8.self)
-            data.append(DeviceClockData(deviceID: id, samples: TimingReport.parseClockCSV(text),
-                                        timestampSource: TimingReport.dominantSource(clockCSV: text)))
-        }
-        let report = TimingReport.make(sessionID: sessionID, devices: data)
-        try FileIO.replaceAtomically(folder + "/report.json", with: Array((report.serialized + "\n").utf8))
+    static func writeReport(folder: String, toleranceNanos: Int64 = 1_000_000) throws {
+        try SessionReport.write(folder: folder, toleranceNanos: toleranceNanos)
     }
 }

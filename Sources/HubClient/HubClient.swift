@@ -45,8 +45,9 @@ public struct HubClient: Sendable {
         request.httpMethod = method
         request.timeoutInterval = 60
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.httpBody = Data(body.serialized.utf8)
+        if method == "POST" {
+            // The hub refuses a POST without this header (a cross-site form could send one).
+            request.httpBody = Data((body ?? .object([:])).serialized.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         let data: Data

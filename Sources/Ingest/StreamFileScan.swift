@@ -31,6 +31,8 @@ public struct StreamFileScan: Sendable, Equatable {
 public struct StreamRecord {
     public var header: FrameHeader
     public var hubReceiveNanos: Int64
+    /// Where the record starts in the stream file.
+    public var fileOffset: Int64
     public var payload: [UInt8]
 }
 
@@ -85,7 +87,7 @@ public enum StreamFileReader {
         guard frame.sequence == scan.nextSequence else {
             return "sequence \(frame.sequence) where \(scan.nextSequence) was expected, at byte \(at)"
         }
-        try visit?(StreamRecord(header: frame, hubReceiveNanos: hubNanos, payload: payload))
+        try visit?(StreamRecord(header: frame, hubReceiveNanos: hubNanos, fileOffset: at, payload: payload))
         scan.frameCount += 1
         scan.payloadByteCount += Int64(payload.count)
         scan.nextSequence += 1

@@ -1,12 +1,9 @@
-// The timing report of a session (report.json): per device, how well its clock was known; per
-// session, the bound on the misalignment of any two streams and a verdict against a tolerance.
-// The fit and the delay statistics cover the samples since the last detected step or path change.
+// The timing report of a session (report.json, report.html, report.csv): per device, how well its
+// clock was known over the recording (DeviceTiming); per session, the bound on the misalignment of
+// any two streams, over time, and a verdict against a tolerance. docs/reports.md explains each figure.
 //
-// Inputs are the raw sync samples stored in clock/<device>.csv, so the report can be rebuilt offline
-// from the session folder alone. The estimator is re-run over the whole recording: the report shows
-// the delay distribution, the fitted offset and skew, the residuals of low-delay samples around the
-// fit, and the uncertainty bound (min delay / 2 + RMS residual). The HTML/CSV exports, Allan
-// deviation, TDEV and MTIE come with the reports issue.
+// Inputs are the raw sync samples stored in clock/<device>.csv (and the manifest and journal for the
+// session facts), so the report can be rebuilt offline from the session folder alone.
 import Timing
 import Wire
 
@@ -15,73 +12,188 @@ public struct DeviceClockData: Sendable {
     public var deviceID: String
     public var samples: [SyncSample]
     public var timestampSource: String
+    /// When the device actually started, relative to the scheduled start on the hub timeline.
+    public var startOffsetNanos: Int64?
 
-    public init(deviceID: String, samples: [SyncSample], timestampSource: String) {
+    public init(deviceID: String, samples: [SyncSample], timestampSource: String, startOffsetNanos: Int64? = nil) {
         self.deviceID = deviceID
         self.samples = samples
         self.timestampSource = timestampSource
+        self.startOffsetNanos = startOffsetNanos
     }
 }
 
 public enum TimingReport {
-    public static let formatVersion: Int64 = 1
+    public static let formatVersion: Int64 = 2
+    /// The bin of the hub timeline over which pairwise alignment is evaluated.
+    public static let alignmentBinNanos: Int64 = 1_000_000_000
 
-    /// Builds the report. - Parameter toleranceNanos: the alignment the verdict is judged against.
-    public static func make(sessionID: String, devices: [DeviceClockData], toleranceNanos: Int64 = 1_000_000) -> JSONValue {
-        var deviceReports: [JSONValue] = []
-        var bounds: [(String, Double)] = []
-        for device in devices.sorted(by: { $0.deviceID < $1.deviceID }) {
-            let (report, bound) = deviceReport(device)
-            deviceReports.append(report)
-            if let bound { bounds.append((device.deviceID, bound)) }
-        }
-        let sortedBounds = bounds.map(\.1).sorted(by: >)
-        let pairwise: Double? = sortedBounds.count >= 2 ? sortedBounds[0] + sortedBounds[1] : sortedBounds.first
+    /// Builds the report. - Parameters: toleranceNanos: the alignment the verdict is judged against;
+    /// session: facts merged into the top level (name, integrity, ...).
+    public static func make(
+        sessionID: String, devices: [DeviceClockData], toleranceNanos: Int64 = 1_000_000, session: [String: JSONValue] = [:]
+    ) -> JSONValue {
+        let sorted = devices.sorted { $0.deviceID < $1.deviceID }
+        let timings = sorted.map { DeviceTiming(deviceID: $0.deviceID, samples: $0.samples) }
+        let deviceReports = zip(sorted, timings).map { deviceReport($0, $1) }
+        let alignment = pairwiseAlignment(timings)
+        let known = timings.allSatisfy { !$0.segments.isEmpty } && !timings.isEmpty
         let verdict: String
-        if let pairwise, bounds.count == devices.count { verdict = pairwise <= Double(toleranceNanos) ? "pass" : "fail" } else { verdict = "unknown" }
-        return .object([
+        if let worst = alignment.max, known { verdict = worst <= Double(toleranceNanos) ? "pass" : "fail" } else { verdict = "unknown" }
+        var top: [String: JSONValue] = session
+        top.merge([
             "format": .string("lockstep-timing-report"), "format_version": .int(formatVersion),
             "session_id": .string(sessionID), "devices": .array(deviceReports),
-            "pairwise_alignment_bound_ns": pairwise.map { .int(Int64($0.rounded(.up))) } ?? .null,
+            "alignment": alignment.json, "pairwise_alignment_bound_ns": alignment.max.map { .int(Int64($0.rounded(.up))) } ?? .null,
             "tolerance_ns": .int(toleranceNanos), "verdict": .string(verdict),
-            "method": .string("minimum-delay filter and least-squares offset/skew fit over the whole recording; "
-                + "bound = min round-trip delay / 2 + RMS residual per device; pairwise = sum of the two largest bounds"),
+            "headline": .string(headline(alignment, verdict: verdict, toleranceNanos: toleranceNanos, devices: timings.count)),
+            "method": .string("per device: a least-squares offset/skew fit per segment between detected clock steps over the "
+                + "minimum-delay samples; each sample bounds the fit's error by |residual| + delay/2; per second the tightest "
+                + "bound of each device; pairwise = the sum of two devices' bounds in the same second, over every pair"),
+        ]) { $1 }
+        return .object(top)
+    }
+
+    /// Pairwise alignment bounds over 1-s bins: for every pair of devices and every second both have
+    /// evidence in, the sum of their bounds (with one device, its own bound against the hub timeline).
+    struct Alignment {
+        var values: [Double] = []
+        var worstPair: (String, String)?
+        var max: Double? { values.max() }
+
+        var json: JSONValue {
+            let ordered = values.sorted()
+            guard !ordered.isEmpty else { return .object(["bins": .int(0)]) }
+            return .object([
+                "bin_s": .double(Double(alignmentBinNanos) / 1e9), "bins": .int(Int64(ordered.count)),
+                "p50_ns": .int(Int64(TimingReport.percentile(ordered, 0.5).rounded(.up))),
+                "p99_ns": .int(Int64(TimingReport.percentile(ordered, 0.99).rounded(.up))),
+                "p999_ns": .int(Int64(TimingReport.percentile(ordered, 0.999).rounded(.up))),
+                "max_ns": .int(Int64(ordered.last!.rounded(.up))),
+                "worst_pair": worstPair.map { .array([.string($0.0), .string($0.1)]) } ?? .null,
+            ])
+        }
+    }
+
+    static func pairwiseAlignment(_ timings: [DeviceTiming]) -> Alignment {
+        let origin = timings.compactMap { $0.samples.first?.t1.nanos }.min() ?? 0
+        let bins = timings.map { $0.boundsPerBin(origin: origin, binNanos: alignmentBinNanos) }
+        var result = Alignment()
+        var worst = -1.0
+        if bins.count == 1 {
+            result.values = Array(bins[0].values)
+            return result
+        }
+        for a in bins.indices {
+            for b in bins.indices where b > a {
+                for (bin, boundA) in bins[a] {
+                    guard let boundB = bins[b][bin] else { continue }
+                    result.values.append(boundA + boundB)
+                    if boundA + boundB > worst {
+                        worst = boundA + boundB
+                        result.worstPair = (timings[a].deviceID, timings[b].deviceID)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The sentence for a paper, from the figures.
+    static func headline(_ alignment: Alignment, verdict: String, toleranceNanos: Int64, devices: Int) -> String {
+        guard let worst = alignment.max else { return "The alignment of this session is unknown: a device has no valid sync samples." }
+        let ordered = alignment.values.sorted()
+        let p999 = percentile(ordered, 0.999)
+        let what = devices == 1 ? "the stream aligned to the hub timeline" : "every pair of streams aligned"
+        return "In \(ordered.count) one-second intervals, \(what) within \(microseconds(p999)) 99.9 % of the time "
+            + "and within \(microseconds(worst)) at worst (tolerance \(microseconds(Double(toleranceNanos))): \(verdict))."
+    }
+
+    static func microseconds(_ nanos: Double) -> String {
+        nanos >= 1_000_000 ? "\(Double(Int((nanos / 1000).rounded())) / 1000) ms" : "\(Double(Int((nanos / 100).rounded(.up))) / 10) µs"
+    }
+
+    static func deviceReport(_ device: DeviceClockData, _ timing: DeviceTiming) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "device_id": .string(device.deviceID), "timestamp_source": .string(device.timestampSource),
+            "samples": .int(Int64(timing.samples.count)), "samples_used": .int(Int64(timing.used.filter { $0 }.count)),
+            "samples_rejected": .int(Int64(timing.samples.count - timing.used.filter { $0 }.count)),
+            "outliers": .int(Int64(timing.liveOutliers)),
+            "steps": .array(timing.steps.map {
+                .object(["hub_ns": .int($0.at.nanos), "offset_change_ns": .int(Int64($0.offsetChangeNanos.rounded()))])
+            }),
+            "path_changes": .int(Int64(timing.pathChanges)),
+            "start_offset_ns": device.startOffsetNanos.map(JSONValue.int) ?? .null,
+        ]
+        guard let last = timing.segments.last else {
+            members["note"] = .string("no valid sync samples: this device's timing is unknown")
+            return .object(members)
+        }
+        let delays = timing.samples.indices.filter { timing.used[$0] }.map { Double(timing.samples[$0].delay.value) }.sorted()
+        let residuals = timing.usedValues(timing.residualNanos)
+        let errors = residuals.map(abs).sorted()
+        members["segments"] = .array(timing.segments.map { segment in
+            .object([
+                "from_hub_ns": .int(segment.fromHubNanos), "to_hub_ns": .int(segment.toHubNanos),
+                "reference_hub_ns": .int(segment.mapping.reference.nanos), "offset_ns": .int(Int64(segment.mapping.offsetNanos.rounded())),
+                "skew_ppm": .double(round3(segment.mapping.skewPPM)), "uncertainty_ns": .int(Int64(segment.mapping.uncertaintyNanos.rounded(.up))),
+                "samples": .int(Int64(segment.sampleCount)),
+            ])
+        })
+        members["offset_ns"] = .int(Int64(last.mapping.offsetNanos.rounded()))
+        members["reference_hub_ns"] = .int(last.mapping.reference.nanos)
+        members["skew_ppm"] = .double(round3(last.mapping.skewPPM))
+        members["skew_drift_ppm_per_hour"] = timing.skewDriftPPMPerHour.map { .double(round3($0)) } ?? .null
+        members["uncertainty_ns"] = .int(Int64(last.mapping.uncertaintyNanos.rounded(.up)))
+        members["delay_ns"] = quantiles(delays, ["min": 0, "median": 0.5, "p99": 0.99, "max": 1])
+        members["residual_ns_all_samples"] = quantiles(errors, ["median": 0.5, "p99": 0.99, "max": 1])
+        members["jitter_rms_ns"] = .double(round3((residuals.reduce(0) { $0 + $1 * $1 } / Double(max(residuals.count, 1))).squareRoot()))
+        members["time_error_ns"] = quantiles(errors, ["p50": 0.5, "p95": 0.95, "p99": 0.99, "p999": 0.999, "max": 1])
+        members["bound_ns"] = quantiles(timing.usedValues(timing.boundNanos).sorted(), ["p50": 0.5, "p99": 0.99, "p999": 0.999, "max": 1])
+        members["live_uncertainty_ns"] = quantiles(timing.liveUncertaintyNanos.compactMap { $0 }.sorted(), ["median": 0.5, "p99": 0.99, "max": 1])
+        members["stability"] = stabilityJSON(timing)
+        members["series"] = seriesJSON(timing)
+        return .object(members)
+    }
+
+    /// ADEV, TDEV and MTIE of the residuals of the used samples, resampled to a uniform τ0.
+    static func stabilityJSON(_ timing: DeviceTiming) -> JSONValue {
+        let indices = timing.samples.indices.filter { timing.used[$0] && timing.residualNanos[$0] != nil }
+        guard let (series, tau0Nanos) = Stability.resample(
+            times: indices.map { timing.samples[$0].midpoint.nanos }, values: indices.map { timing.residualNanos[$0]! * 1e-9 })
+        else { return .null }
+        let tau0 = Double(tau0Nanos) / 1e9
+        let points = { (values: [StabilityPoint], scale: Double) -> JSONValue in
+            .array(values.map { .object(["tau_s": .double($0.tauSeconds), "value": .double(($0.value * scale * 1e6).rounded() / 1e6)]) })
+        }
+        return .object([
+            "tau0_s": .double(tau0), "points": .int(Int64(series.count)),
+            "adev": points(Stability.adev(phase: series, tau0: tau0), 1),
+            "tdev_ns": points(Stability.tdev(phase: series, tau0: tau0), 1e9),
+            "mtie_ns": points(Stability.mtie(phase: series, tau0: tau0), 1e9),
         ])
     }
 
-    static func deviceReport(_ device: DeviceClockData) -> (JSONValue, Double?) {
-        var estimator = OffsetEstimator(windowCount: max(1, device.samples.count))
-        for sample in device.samples { estimator.add(sample) }
-        var members: [String: JSONValue] = [
-            "device_id": .string(device.deviceID), "timestamp_source": .string(device.timestampSource),
-            "samples": .int(Int64(device.samples.count)), "samples_used": .int(Int64(estimator.acceptedCount)),
-            "samples_rejected": .int(Int64(estimator.rejectedCount)), "outliers": .int(Int64(estimator.outlierCount)),
-            "steps": .array(estimator.steps.map {
-                .object(["hub_ns": .int($0.at.nanos), "offset_change_ns": .int(Int64($0.offsetChangeNanos.rounded()))])
-            }),
-            "path_changes": .int(Int64(estimator.pathChangeCount)),
-        ]
-        guard estimator.hasEstimate else {
-            members["note"] = .string("no valid sync samples: this device's timing is unknown")
-            return (.object(members), nil)
-        }
-        let delays = estimator.window.map { Double($0.delay.value) }.sorted()
-        let mapping = estimator.mapping
-        let residuals = estimator.window.map { abs($0.offsetNanos - mapping.offsetNanos(at: $0.midpoint)) }.sorted()
-        members["delay_ns"] = .object([
-            "min": .int(Int64(delays.first!)), "median": .int(Int64(percentile(delays, 0.5))),
-            "p99": .int(Int64(percentile(delays, 0.99))), "max": .int(Int64(delays.last!)),
+    /// Every sample, column-wise: what the charts and the CSV are drawn from.
+    static func seriesJSON(_ timing: DeviceTiming) -> JSONValue {
+        let ints = { (values: [Double?]) -> JSONValue in .array(values.map { $0.map { .int(Int64($0.rounded())) } ?? .null }) }
+        return .object([
+            "hub_ns": .array(timing.samples.map { .int($0.midpoint.nanos) }),
+            "offset_ns": ints(timing.samples.map { $0.isConsistent ? $0.offsetNanos : nil }),
+            "delay_ns": .array(timing.samples.map { .int($0.delay.value) }),
+            "used": .array(timing.used.map(JSONValue.bool)),
+            "residual_ns": ints(timing.residualNanos), "bound_ns": ints(timing.boundNanos),
+            "live_offset_ns": ints(timing.liveOffsetNanos), "live_uncertainty_ns": ints(timing.liveUncertaintyNanos),
+            "live_skew_ppm": .array(timing.liveSkewPPM.map { $0.map { .double(round3($0)) } ?? .null }),
         ])
-        members["offset_ns"] = .int(Int64(mapping.offsetNanos.rounded()))
-        members["reference_hub_ns"] = .int(mapping.reference.nanos)
-        members["skew_ppm"] = .double((mapping.skewPPM * 1000).rounded() / 1000)
-        members["residual_ns_all_samples"] = .object([
-            "median": .int(Int64(percentile(residuals, 0.5))), "p99": .int(Int64(percentile(residuals, 0.99))),
-            "max": .int(Int64(residuals.last!)),
-        ])
-        members["uncertainty_ns"] = .int(Int64(mapping.uncertaintyNanos.rounded(.up)))
-        return (.object(members), mapping.uncertaintyNanos)
     }
+
+    static func quantiles(_ sorted: [Double], _ names: [String: Double]) -> JSONValue {
+        guard !sorted.isEmpty else { return .null }
+        return .object(names.mapValues { .int(Int64(percentile(sorted, $0).rounded())) })
+    }
+
+    static func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
     /// The `fraction` quantile of sorted values (nearest rank).
     public static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {

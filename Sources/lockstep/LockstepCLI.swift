@@ -12,7 +12,9 @@ import Wire
 struct Lockstep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep", abstract: "Operate a Lockstep hub and check its recordings.",
-        subcommands: [Status.self, Devices.self, Start.self, Stop.self, Mark.self, Sessions.self, Session.self, Report.self, Verify.self])
+        subcommands: [
+            Status.self, Devices.self, Start.self, Stop.self, Mark.self, Sessions.self, Session.self, Report.self, Export.self, Verify.self,
+        ])
 }
 
 struct HubOptions: ParsableArguments {
@@ -41,9 +43,16 @@ func failure(_ message: String, code: Int32) -> ExitCode {
 
 /// Prints rows as an aligned table.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    var lines: [String] = []
+    tableLines(header, rows, into: &lines)
+    for line in lines { print(line) }
+}
+
+/// Rows as aligned lines.
+func tableLines(_ header: [String], _ rows: [[String]], into lines: inout [String]) {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
     for row in [header] + rows {
-        print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        lines.append(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
     }
 }
 

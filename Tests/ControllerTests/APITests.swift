@@ -20,10 +20,12 @@ struct HTTPReply {
     subscript(_ key: String) -> JSONValue? { if case .object(let m) = body { m[key] } else { nil } }
 }
 
-func http(_ port: UInt16, _ method: String, _ path: String, body: String? = nil) async throws -> HTTPReply {
+func http(_ port: UInt16, _ method: String, _ path: String, body: String? = nil, headers extra: [String: String] = [:]) async throws -> HTTPReply {
     var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
     request.httpMethod = method
     request.timeoutInterval = 60
+    if method == "POST" { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+    for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
     if let body { request.httpBody = Data(body.utf8) }
     let (data, response) = try await URLSession.shared.data(for: request)
     let reply = try #require(response as? HTTPURLResponse)
@@ -40,7 +42,7 @@ func readEvents(_ port: UInt16, enough: @escaping @Sendable (String) -> Bool) as
             do {
                 let fd = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
                 defer { try? fd.close() }
-                try Socket.sendAll(fd, Array("GET /api/v1/events HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n".utf8))
+                try Socket.sendAll(fd, Array("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n\r\n".utf8))
                 try Socket.setReceiveTimeout(fd, millis: 1000)
                 var text = ""
                 var buffer = [UInt8](repeating: 0, count: 65536)
@@ -81,6 +83,8 @@ func readEvents(_ port: UInt16, enough: @escaping @Sendable (String) -> Bool) as
 
         // The event stream runs through the whole session.
         async let events = readEvents(port) { $0.contains("event: session") && $0.contains("\"label\":\"tap\"") }
+        for _ in 0..<200 where testHub.hub.events.clientCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(testHub.hub.events.clientCount == 1, "the event-stream client is connected before the start")
         let start = try await http(port, "POST", "/api/v1/sessions",
                                    body: #"{"name":"api run","participant":"P-7","notes":"n","required_devices":["cam-a"]}"#)
         #expect(start.status == 201, "\(start.body)")
@@ -100,6 +104,8 @@ func readEvents(_ port: UInt16, enough: @escaping @Sendable (String) -> Bool) as
         #expect(streamed.hasPrefix("HTTP/1.1 200"))
         #expect(streamed.contains("content-type: text/event-stream") || streamed.contains("Content-Type: text/event-stream"))
         #expect(streamed.contains("event: snapshot"))
+        #expect(streamed.contains("event: session\ndata: {\"event\":\"started\""), "the start is announced")
+        #expect(streamed.contains("event: marker\ndata: ") && streamed.contains("\"source\":\"operator\""), "the marker is announced")
 
         let stop = try await http(port, "POST", "/api/v1/sessions/current/stop")
         #expect(stop.status == 200 && stop["status"] == .string("complete"), "\(stop.body)")
@@ -159,6 +165,16 @@ func readEvents(_ port: UInt16, enough: @escaping @Sendable (String) -> Bool) as
             #expect(reply.headers["content-type"] == "application/json", "\(method) \(path)")
         }
         #expect(try await http(port, "DELETE", "/api/v1/sessions").headers["allow"] == "GET, POST")
+        #expect(try await http(port, "POST", "/api/v1/sessions/current").headers["allow"] == "GET", "each method once")
+        // What a page elsewhere could send through an operator's browser is refused.
+        let form = try await http(port, "POST", "/api/v1/sessions/current/stop", headers: ["Content-Type": "text/plain"])
+        #expect(form.status == 415 && form.error == "invalid_message", "\(form.body)")
+        let crossSite = try await http(port, "POST", "/api/v1/sessions", body: "{}", headers: ["Origin": "http://evil.example"])
+        #expect(crossSite.status == 403 && crossSite.error == "unauthorized", "\(crossSite.body)")
+        let rebound = try await http(port, "GET", "/api/v1/status", headers: ["Host": "127.0.0.1.evil.example"])
+        #expect(rebound.status == 403, "a rebound DNS name is refused without a token: \(rebound.body)")
+        #expect(try await http(port, "GET", "/api/v1/status", headers: ["Host": "localhost:\(port)"]).status == 200)
+        #expect(try await http(port, "GET", "/api/v1/status", headers: ["Origin": "http://127.0.0.1:\(port)"]).status == 200)
         // The hub is unharmed and still answers.
         #expect(try await http(port, "GET", "/api/v1/status").status == 200)
         #expect(try FileIO.list(testHub.folder + "/sessions").isEmpty, "no bad request created a session folder")

@@ -24,6 +24,10 @@ import FoundationNetworking
     @Test func theTokenGuardsTheAPIAndMetricsOnly() async throws {
         let testHub = try await TestHub.start { $0.operatorToken = Self.token }
         let port = testHub.httpPort
+        for path in ["/api/v1/events", "/api/v1/devices/x", "/api/v1/sessions/x", "/api/v1/sessions/x/report", "/api/v1/sessions/current"] {
+            #expect(try await request(port, path, token: nil).0 == 401, "\(path) without a token")
+            #expect(try await request(port, path, token: Self.token + "x").0 == 403, "\(path) with a wrong token")
+        }
         for path in ["/api/v1/status", "/api/v1/devices", "/api/v1/sessions", "/metrics"] {
             let (missing, body, response) = try await request(port, path, token: nil)
             #expect(missing == 401, "\(path) without a token")
