@@ -23,7 +23,7 @@ demo: release
 
 # The whole test suite: unit, scenario and end-to-end tests, the CLI and the service lifecycle against
 # real processes, the dashboard in headless Chromium, and a staged `make install` checked with
-# systemd's tools. Also installs chromium and chromium-driver when missing.
+# systemd's tools. Also installs chromium and chromium-driver (Debian) and pyxdf (PyPI) when missing.
 test: deps
 	@scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests
