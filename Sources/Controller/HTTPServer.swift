@@ -2,6 +2,7 @@
 // The routes are in HTTPAPI.swift, the dashboard in Dashboard*.swift.
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -25,10 +26,16 @@ extension Hub {
         router.ws("/control") { _, _ in .upgrade([:]) } onUpgrade: { [self] inbound, outbound, _ in
             await serveControl(inbound: inbound, outbound: outbound)
         }
+        let idle = TimeAmount.milliseconds(configuration.httpIdleTimeoutMillis)
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: ControlLimits.messageBytesMax))),
-            configuration: .init(address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd"),
+            server: .guardedHTTP1WebSocket(
+                webSocketRouter: router,
+                configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: ControlLimits.messageBytesMax)),
+                limiter: httpRateLimiter, firstByteTimeout: idle),
+            configuration: .init(
+                address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.httpConnectionsMax)),
             onServerRunning: { [self] channel in
                 // Everything is up by now: data plane, sync service and its self-test (startServices), listeners.
                 // READY=1 goes out before the hub counts as ready, so no watchdog ping can precede it.

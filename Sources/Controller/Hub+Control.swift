@@ -11,6 +11,9 @@ extension Hub {
     func serveControl(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         var deviceID: String?
         var connectionID = 0
+        let greeted = Locked(false)
+        let deadline = helloDeadline(outbound, greeted: greeted)
+        defer { deadline.cancel() }
         do {
             for try await message in inbound.messages(maxSize: ControlLimits.messageBytesMax) {
                 guard case .text(let text) = message else {
@@ -24,6 +27,7 @@ extension Hub {
                         throw WireError(.notRegistered, "the first message must be hello, got \(envelope.message.type)")
                     }
                     connectionID = try admit(hello, outbound: outbound, re: envelope.id)
+                    greeted.withLock { $0 = true }
                     deviceID = hello.deviceID
                 }
             }

@@ -65,6 +65,10 @@ extension Hub {
         let errors = dataErrorCounts.withLock { $0 }
         m.single("lockstep_devices_connected", "gauge", "Devices connected now.", Double(entries.filter { $0.state == "connected" }.count))
         m.single("lockstep_recording", "gauge", "1 while a session records.", session == nil ? 0 : 1)
+        m.family("lockstep_connections_rate_limited_total", "counter", "New connections refused: over connection_rate_per_address.", [
+            ([("port", "http")], Double(httpRateLimiter.refusedCount)), ([("port", "data")], Double(dataServer.rateLimiter.refusedCount)),
+        ])
+        m.single("lockstep_event_stream_clients", "gauge", "Clients of /api/v1/events now.", Double(events.clientCount))
         m.family("lockstep_device_up", "gauge", "1 while the device is connected, 0 when lost or gone.",
                  entries.map { ([("device", $0.hello.deviceID)], $0.state == "connected" ? 1 : 0) })
         var offset: [([(String, String)], Double)] = []

@@ -69,8 +69,12 @@ public final class Hub: Sendable {
     /// CLOCK_REALTIME when the hub was made (process_start_time_seconds).
     let startedRealtimeNanos = HostClock.realtimeNanos()
 
+    /// Per-address limit on new HTTP connections (connection_rate_per_address).
+    let httpRateLimiter: ConnectionRateLimiter
+
     public init(configuration: HubConfiguration, logger: Logger) {
         self.settings = Locked(configuration)
+        httpRateLimiter = ConnectionRateLimiter(ratePerSecond: Double(configuration.connectionRatePerAddress))
         self.logger = logger
     }
 
@@ -105,7 +109,8 @@ public final class Hub: Sendable {
             data = try DataServer(
                 configuration: DataServerConfiguration(
                     endpoint: try IPv4Endpoint(host: host, port: configuration.dataPort), frameBytesMax: Int(configuration.frameBytesMax),
-                    connectionCountMax: configuration.dataConnectionsMax),
+                    connectionCountMax: configuration.dataConnectionsMax,
+                    connectionRatePerAddress: Double(configuration.connectionRatePerAddress)),
                 delegate: self, engine: engine, logger: logger)
         } catch { throw StartupError("data port \(host):\(configuration.dataPort): \(error) (is another lockstepd running?)") }
         let sync: SyncService

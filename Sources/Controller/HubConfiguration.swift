@@ -31,6 +31,15 @@ public struct HubConfiguration: Sendable, Equatable {
     public var syncPcapInterface: String?
     public var devicesMax = 64
     public var dataConnectionsMax = 512
+    /// Open HTTP connections (API, dashboard, event streams, device control WebSockets); past it the
+    /// listener stops accepting until one closes.
+    public var httpConnectionsMax = 512
+    /// An HTTP connection with no request in flight is closed after this long.
+    public var httpIdleTimeoutMillis: Int64 = 30_000
+    /// A control WebSocket must send `hello` within this long after the upgrade.
+    public var helloTimeoutMillis: Int64 = 5000
+    /// New connections per second from one address, on the HTTP and data ports (bursts of twice that).
+    public var connectionRatePerAddress = 50
     /// "auto" (io_uring, falling back to POSIX I/O when it cannot start), "io_uring" (refuse to start
     /// without it) or "posix".
     public var ingestEngine = "auto"
@@ -67,6 +76,10 @@ public struct HubConfiguration: Sendable, Equatable {
         "durability_interval_ms": "fdatasync period before acknowledging data",
         "start_lead_ms": "delay between the start command and the scheduled start instant",
         "alignment_tolerance_us": "alignment the report's verdict is judged against, in µs (default 1000)",
+        "http_connections_max": "open HTTP connections before the listener pauses accepting (default 512)",
+        "http_idle_timeout_ms": "an HTTP connection with no request in flight is closed after this (default 30000)",
+        "hello_timeout_ms": "a control WebSocket must send hello within this after connecting (default 5000)",
+        "connection_rate_per_address": "new connections per second from one address, HTTP and data ports; 0 = no limit (default 50)",
         "sync_rate_hz": "steady time-sync exchange rate per device",
         "sync_hardware_interface": "interface whose NIC stamps sync packets (needs a PHC and CAP_NET_ADMIN)",
         "sync_pcap_interface": "interface to capture sync packets on as a cross-check (needs CAP_NET_RAW)",
@@ -177,6 +190,12 @@ public struct HubConfiguration: Sendable, Equatable {
             syncPcapInterface = text
         case "devices_max": devicesMax = Int(try positive())
         case "data_connections_max": dataConnectionsMax = Int(try positive())
+        case "http_connections_max": httpConnectionsMax = Int(try positive())
+        case "http_idle_timeout_ms": httpIdleTimeoutMillis = try millis(3_600_000)
+        case "hello_timeout_ms": helloTimeoutMillis = try millis(60_000)
+        case "connection_rate_per_address":
+            guard let number = value as? Int, number >= 0, number <= 100_000 else { throw fail("must be an integer 0-100000 (0: no limit)") }
+            connectionRatePerAddress = number
         case "ingest_engine":
             guard let text = value as? String, ["auto", "io_uring", "posix"].contains(text) else { throw fail("must be auto, io_uring or posix") }
             ingestEngine = text

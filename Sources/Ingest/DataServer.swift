@@ -22,12 +22,18 @@ public struct DataServerConfiguration: Sendable {
     public var frameBytesMax: Int
     public var connectionCountMax: Int
     public var handshakeTimeoutMillis: Int64
+    /// New connections per second per address (0: no limit); bursts of twice that are allowed.
+    public var connectionRatePerAddress: Double
 
-    public init(endpoint: IPv4Endpoint, frameBytesMax: Int = 8 << 20, connectionCountMax: Int = 256, handshakeTimeoutMillis: Int64 = 5000) {
+    public init(
+        endpoint: IPv4Endpoint, frameBytesMax: Int = 8 << 20, connectionCountMax: Int = 256, handshakeTimeoutMillis: Int64 = 5000,
+        connectionRatePerAddress: Double = 0
+    ) {
         self.endpoint = endpoint
         self.frameBytesMax = frameBytesMax
         self.connectionCountMax = connectionCountMax
         self.handshakeTimeoutMillis = handshakeTimeoutMillis
+        self.connectionRatePerAddress = connectionRatePerAddress
     }
 }
 
@@ -59,6 +65,8 @@ public final class DataServer: Sendable {
 
     private let live = Locked(Live())
     private let acceptThread = Locked<PlatformThread?>(nil)
+    /// Per-address limit on new connections (configuration.connectionRatePerAddress).
+    public let rateLimiter: ConnectionRateLimiter
 
     /// Binds the data port. - Throws: `Errno` from socket/bind/listen (EADDRINUSE names a port conflict).
     public init(
@@ -68,6 +76,7 @@ public final class DataServer: Sendable {
         self.engine = engine
         self.delegate = delegate
         self.logger = logger
+        rateLimiter = ConnectionRateLimiter(ratePerSecond: configuration.connectionRatePerAddress)
         listener = try Socket.listenTCP(configuration.endpoint)
         boundEndpoint = try Socket.localEndpoint(listener)
     }
@@ -94,6 +103,12 @@ public final class DataServer: Sendable {
 
     func admit(_ fd: FileDescriptor, peer: IPv4Endpoint) {
         reapFinished()
+        guard rateLimiter.admit(peer.host) else {
+            try? Socket.sendAll(fd, DataHandshakeReply(error: .hubFull, nextSequence: 0).encoded())
+            try? fd.close()
+            logger.warning("data connection refused: too many connections per second from this address", metadata: ["peer": "\(peer)"])
+            return
+        }
         let id: Int? = live.withLock { state in
             guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
             state.nextID += 1

@@ -1,0 +1,93 @@
+// Limits on the HTTP listener that no request handler sees, applied as each connection is accepted,
+// before any HTTP parsing: a per-address rate of new connections (a refused connection is closed at
+// once) and a deadline for the first request byte (a connection that never speaks is closed); and the
+// hello deadline of a device's control WebSocket. The cap on open connections and the idle timeout
+// between requests are Hummingbird settings (runHTTP).
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Platform
+import Wire
+
+/// First in every HTTP connection's pipeline: the rate check and the first-byte deadline.
+final class ConnectionGuardHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let limiter: ConnectionRateLimiter
+    let firstByteTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(limiter: ConnectionRateLimiter, firstByteTimeout: TimeAmount) {
+        self.limiter = limiter
+        self.firstByteTimeout = firstByteTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let address = context.channel.remoteAddress?.ipAddress, !limiter.admit(address) {
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: firstByteTimeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelRead(data)
+    }
+}
+
+/// Hummingbird's HTTP/1 + WebSocket child channel with `ConnectionGuardHandler` in front.
+struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    let base: Base
+    let limiter: ConnectionRateLimiter
+    let firstByteTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuardHandler(limiter: limiter, firstByteTimeout: firstByteTimeout))
+        }.flatMap { base.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1 with the control WebSocket upgrade, behind the connection guard.
+    static func guardedHTTP1WebSocket(
+        webSocketRouter: Router<APIContext>, configuration: HTTP1WebSocketUpgradeChannel.Configuration, limiter: ConnectionRateLimiter,
+        firstByteTimeout: TimeAmount
+    ) -> HTTPServerBuilder {
+        let webSocketResponder = webSocketRouter.buildResponder()
+        return HTTPServerBuilder { responder in
+            GuardedChildChannel(
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+                limiter: limiter, firstByteTimeout: firstByteTimeout)
+        }
+    }
+}
+
+extension Hub {
+    /// Closes a control connection that has not said hello within `hello_timeout_ms`, with a
+    /// `handshake_timeout` error first. Returns the timer; `greeted` stops it.
+    func helloDeadline(_ outbound: WebSocketOutboundWriter, greeted: Locked<Bool>) -> Task<Void, Never> {
+        let millis = configuration.helloTimeoutMillis
+        return Task { [logger] in
+            try? await Task.sleep(nanoseconds: UInt64(millis) * 1_000_000)
+            guard !Task.isCancelled, !greeted.withLock({ $0 }) else { return }
+            logger.warning("control connection closed: no hello within \(millis) ms")
+            let report = ErrorReport(code: .handshakeTimeout, message: "no hello within \(millis) ms", fatal: true)
+            try? await outbound.write(.text(ControlEnvelope(id: "hub-error", message: .error(report)).encoded()))
+            try? await outbound.close(.policyViolation, reason: ErrorCode.handshakeTimeout.rawValue)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+// Limits a hostile or broken client meets before any handler: the per-address connection rate (HTTP
+// and, through the same limiter, the data port), the HTTP idle timeout, and the control channel's
+// hello deadline. Each is set low here so the test is short; the defaults are in HubConfiguration.
+import Dispatch
+import Foundation
+import Platform
+import SystemPackage
+import Testing
+import TestSupport
+import Wire
+@testable import Controller
+
+/// Runs blocking socket work off the cooperative pool.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// Everything the peer sends until it closes (or `seconds` pass).
+func readUntilClosed(_ fd: FileDescriptor, seconds: Int64) -> (bytes: [UInt8], closed: Bool) {
+    try? Socket.setReceiveTimeout(fd, millis: 250)
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let deadline = HostClock.monotonicNanos() + seconds * 1_000_000_000
+    while HostClock.monotonicNanos() < deadline {
+        do {
+            let count = try buffer.withUnsafeMutableBytes { try Socket.receive(fd, into: $0) }
+            if count == 0 { return (bytes, true) }
+            bytes += buffer[..<count]
+        } catch Errno.resourceTemporarilyUnavailable { continue } catch { return (bytes, true) }
+    }
+    return (bytes, false)
+}
+
+@Suite(.serialized) struct ConnectionLimitsTests {
+    @Test func theRateLimiterRefillsPerAddress() {
+        let limiter = ConnectionRateLimiter(ratePerSecond: 10, burst: 20, addressesMax: 3)
+        let t0: Int64 = 1_000_000_000
+        #expect((0..<20).allSatisfy { _ in limiter.admit("10.0.0.1", now: t0) }, "a burst of 20 passes")
+        #expect(!limiter.admit("10.0.0.1", now: t0), "the 21st is refused")
+        #expect(limiter.admit("10.0.0.2", now: t0), "another address is unaffected")
+        #expect((0..<5).filter { _ in limiter.admit("10.0.0.1", now: t0 + 500_000_000) }.count == 5, "half a second refills 5")
+        #expect(!limiter.admit("10.0.0.1", now: t0 + 500_000_000))
+        #expect(limiter.refusedCount == 2)
+        for address in ["10.0.0.3", "10.0.0.4", "10.0.0.5"] { _ = limiter.admit(address, now: t0 + 600_000_000) }
+        #expect(limiter.admit("10.0.0.1", now: t0 + 600_000_000), "the oldest entry was forgotten: the table stays bounded")
+        #expect(ConnectionRateLimiter(ratePerSecond: 0).admit("x"), "0 disables the limit")
+    }
+
+    @Test func aFloodOfConnectionsFromOneAddressIsCut() async throws {
+        let testHub = try await TestHub.start(engine: "posix") { $0.connectionRatePerAddress = 5 }
+        let port = testHub.httpPort
+        let answered = try await offPool { () -> Int in
+            var count = 0
+            for _ in 0..<40 {
+                let fd = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+                defer { try? fd.close() }
+                try? Socket.sendAll(fd, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+                if String(decoding: readUntilClosed(fd, seconds: 3).bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200") { count += 1 }
+            }
+            return count
+        }
+        #expect(answered >= 10 && answered < 25, "a burst of 10 plus 5/s refill while 40 connections ran: \(answered) answered")
+        #expect(testHub.hub.httpRateLimiter.refusedCount >= 15)
+        #expect(testHub.hub.metricsText().contains("lockstep_connections_rate_limited_total{port=\"http\"}"))
+        await testHub.stop()
+    }
+
+    @Test func idleHTTPConnectionsAreClosed() async throws {
+        let testHub = try await TestHub.start(engine: "posix") { $0.httpIdleTimeoutMillis = 500 }
+        let port = testHub.httpPort
+        let (silent, afterRequest) = try await offPool { () -> (Bool, Bool) in
+            let quiet = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+            defer { try? quiet.close() }
+            let kept = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+            defer { try? kept.close() }
+            try Socket.sendAll(kept, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            return (readUntilClosed(quiet, seconds: 5).closed, readUntilClosed(kept, seconds: 5).closed)
+        }
+        #expect(silent, "a connection that never sends a request is closed")
+        #expect(afterRequest, "a keep-alive connection is closed once idle")
+        await testHub.stop()
+    }
+
+    @Test func aControlConnectionWithoutHelloIsClosedWithAReason() async throws {
+        let testHub = try await TestHub.start(engine: "posix") { $0.helloTimeoutMillis = 500 }
+        let port = testHub.httpPort
+        let (bytes, closed) = try await offPool { () -> ([UInt8], Bool) in
+            let fd = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+            defer { try? fd.close() }
+            try Socket.sendAll(fd, Array(("GET /control HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+            return readUntilClosed(fd, seconds: 5)
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 101"), "the upgrade happened: \(text.prefix(40))")
+        #expect(text.contains("handshake_timeout"), "the device is told why")
+        #expect(closed, "and the connection is closed")
+        await testHub.stop()
+    }
+}
