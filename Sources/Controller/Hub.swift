@@ -99,7 +99,8 @@ public final class Hub: Sendable {
         do { try dataLock.withLock { $0 = try FileIO.lockExclusive(configuration.dataDirectory + "/lockstepd.lock") } } catch {
             throw StartupError("\(configuration.dataDirectory) is in use by another lockstepd (lockstepd.lock: \(error))")
         }
-        for id in SessionRecovery.recoverAll(dataDirectory: configuration.dataDirectory, logger: logger) {
+        for id in SessionRecovery.recoverAll(
+            dataDirectory: configuration.dataDirectory, toleranceNanos: configuration.alignmentToleranceNanos, logger: logger) {
             logger.warning("session \(id) was interrupted and has been recovered up to its last valid frame")
         }
         let host = configuration.bindHost

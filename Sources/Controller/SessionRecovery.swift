@@ -11,7 +11,7 @@ import Wire
 
 enum SessionRecovery {
     /// Recovers every interrupted session under `dataDirectory`; returns their ids.
-    static func recoverAll(dataDirectory: String, logger: Logger) -> [String] {
+    static func recoverAll(dataDirectory: String, toleranceNanos: Int64 = 1_000_000, logger: Logger) -> [String] {
         let root = dataDirectory + "/sessions"
         var recovered: [String] = []
         for name in (try? FileIO.list(root)) ?? [] {
@@ -20,7 +20,7 @@ enum SessionRecovery {
                 manifest["status"] == .string("recording")
             else { continue }
             do {
-                let problems = try recover(folder: folder, manifest: manifest)
+                let problems = try recover(folder: folder, manifest: manifest, toleranceNanos: toleranceNanos)
                 logger.warning("recovered interrupted session \(name)", metadata: ["problems": "\(problems.count)"])
                 recovered.append(name)
             } catch {
@@ -30,7 +30,7 @@ enum SessionRecovery {
         return recovered
     }
 
-    static func recover(folder: String, manifest: [String: JSONValue]) throws -> [String] {
+    static func recover(folder: String, manifest: [String: JSONValue], toleranceNanos: Int64 = 1_000_000) throws -> [String] {
         var top = manifest
         var problems: [String] = []
         if case .array(let existing)? = top["problems"] { problems = existing.compactMap { if case .string(let s) = $0 { s } else { nil } } }
@@ -65,7 +65,7 @@ enum SessionRecovery {
             journal.record("recovered", ["frames": .int(totalFrames)])
             journal.close()
         }
-        try? writeReport(folder: folder)
+        try? writeReport(folder: folder, toleranceNanos: toleranceNanos)
         return problems
     }
 

@@ -71,8 +71,18 @@ public struct DeviceTiming: Sendable {
         liveOutliers = live.outlierCount
     }
 
+    /// Where each step begins: the first of the run of held-back samples that confirmed it (the live
+    /// estimator dates a step at its last, confirming sample).
+    func stepStarts() -> [Int64] {
+        steps.map { step in
+            guard var index = samples.firstIndex(where: { $0.midpoint == step.at }) else { return step.at.nanos }
+            while index > 0, !liveAccepted[index - 1], samples[index - 1].isConsistent { index -= 1 }
+            return samples[index].midpoint.nanos
+        }
+    }
+
     mutating func fitSegments() {
-        let cuts = steps.map(\.at.nanos)
+        let cuts = stepStarts()
         var start = 0
         used = Array(repeating: false, count: samples.count)
         residualNanos = Array(repeating: nil, count: samples.count)
@@ -84,7 +94,9 @@ public struct DeviceTiming: Sendable {
             guard end > start else { continue }
             // Held-back outliers of the live estimator (and the samples of a step not yet confirmed) stay out.
             let candidates = (start..<end).filter { liveAccepted[$0] }
-            guard let (mapping, chosen) = OffsetEstimator().fitSegment(candidates.map { samples[$0] }), mapping.uncertaintyNanos.isFinite
+            let prior = segments.last?.mapping.skew ?? 0
+            guard let (mapping, chosen) = OffsetEstimator().fitSegment(candidates.map { samples[$0] }, priorSkew: prior),
+                mapping.uncertaintyNanos.isFinite
             else { continue }
             let from = index == 0 ? samples[start].t1.nanos : cuts[index - 1]
             let to = index < cuts.count ? cut : samples[end - 1].t4.nanos
@@ -103,14 +115,20 @@ public struct DeviceTiming: Sendable {
         zip(used, series).compactMap { $0 ? $1 : nil }
     }
 
-    /// The tightest bound in each `binNanos` bin of the hub timeline (bin index → bound): every
-    /// sample's bound holds at its instant, so the best one in a bin is the bin's evidence.
+    /// The skew uncertainty allowed for between a sample and any other instant of its bin (the
+    /// estimator's own acceptance limit for a fitted skew, 0.2 ppm).
+    public static let driftAllowancePerSecond = 0.2e-6
+
+    /// A bound for every instant of each `binNanos` bin of the hub timeline (bin index → bound): the
+    /// tightest bound of a consistent sample in the bin, which holds at that sample's instant, plus
+    /// the drift the fit's skew error allows across the bin.
     func boundsPerBin(origin: Int64, binNanos: Int64) -> [Int: Double] {
         var bins: [Int: Double] = [:]
-        for (i, sample) in samples.enumerated() where used[i] {
-            guard let bound = boundNanos[i] else { continue }
+        let drift = Self.driftAllowancePerSecond * Double(binNanos)
+        for (i, sample) in samples.enumerated() {
+            guard let bound = boundNanos[i], sample.midpoint.nanos >= origin else { continue }
             let bin = Int((sample.midpoint.nanos - origin) / binNanos)
-            bins[bin] = min(bins[bin] ?? .infinity, bound)
+            bins[bin] = min(bins[bin] ?? .infinity, bound + drift)
         }
         return bins
     }

@@ -48,9 +48,10 @@ public enum SessionExport {
         return (result, manifest)
     }
 
-    /// The hub instant of device instant `device` (nil without a mapping).
-    static func hubNanos(_ device: Int64, _ timing: DeviceTiming?) -> Int64? {
-        timing?.mapping(forDevice: DeviceInstant(nanos: device)).map { $0.hubInstant(at: DeviceInstant(nanos: device)).nanos }
+    /// The hub instant of device instant `device` (nil without a mapping). The segment is chosen by the
+    /// hub's receive instant: device time alone is ambiguous after a backward clock step.
+    static func hubNanos(_ device: Int64, received: Int64, _ timing: DeviceTiming?) -> Int64? {
+        timing?.mapping(forHub: received).map { $0.hubInstant(at: DeviceInstant(nanos: device)).nanos }
     }
 
     /// Writes the XDF file. - Parameter progress: called with each stream's name as it starts.
@@ -63,34 +64,43 @@ public enum SessionExport {
             let kind = stream.description["kind"]?.stringValue ?? "data"
             let name = "\(stream.deviceID)/\(kind)-\(stream.description["id"]?.intValue ?? 0)"
             progress(name)
+            // A device whose clock stepped has one mapping per segment, which XDF readers cannot apply (they
+            // fit one line per clock reset): its frames are stamped on the hub timeline directly.
+            let stepped = (stream.timing?.segments.count ?? 0) > 1
+            let clock = stepped ? "hub timeline (s): the device clock stepped, so frames are stamped with their hub time"
+                : "device capture time (s); ClockOffset chunks map it to the hub timeline"
             writer.streamHeader(id: id, xml: streamXML(name: name, type: kind, channels: ["sequence", "file_offset", "payload_bytes"],
                                                       format: .double64, rate: stream.description["rate_hz"]?.doubleValue ?? 0,
-                                                      source: stream.deviceID, codec: stream.description["codec"]?.stringValue ?? ""))
+                                                      source: stream.deviceID, codec: stream.description["codec"]?.stringValue ?? "", clock: clock))
             var rows: [(timestamp: Double, values: [Double])] = []
             var first: Int64?, last: Int64?, count: Int64 = 0
+            var offsets: [(Double, Double)] = []
+            var nextOffset = Int64.min
+            var lastPair: (Int64, Int64)?
             _ = try StreamFileReader.scan(stream.path) { record in
                 let device = record.header.captureNanos
-                first = first ?? device
-                last = device
+                let hub = hubNanos(device, received: record.hubReceiveNanos, stream.timing)
+                let stamp = stepped ? hub ?? record.hubReceiveNanos : device
+                first = first ?? stamp
+                last = stamp
                 count += 1
-                rows.append((Double(device) / 1e9, [Double(record.header.sequence), Double(record.fileOffset), Double(record.payload.count)]))
+                // One offset per second of frames (and the last frame's, below): enough for a linear fit.
+                if !stepped, let hub, device >= nextOffset {
+                    offsets.append((Double(device) / 1e9, Double(hub - device) / 1e9))
+                    nextOffset = device + 1_000_000_000
+                }
+                rows.append((Double(stamp) / 1e9, [Double(record.header.sequence), Double(record.fileOffset), Double(record.payload.count)]))
                 if rows.count == 1000 {
                     writer.samples(id: id, rows)
                     rows.removeAll(keepingCapacity: true)
                 }
+                if !stepped, let hub { lastPair = (device, hub) }
             }
             if !rows.isEmpty { writer.samples(id: id, rows) }
-            var offsets: [(Double, Double)] = []
-            if let first, let last, let timing = stream.timing {
-                // Every second of the stream, and its last instant: enough for any linear fit per segment.
-                var at = first
-                while true {
-                    if let hub = hubNanos(at, timing) { offsets.append((Double(at) / 1e9, Double(hub - at) / 1e9)) }
-                    if at == last { break }
-                    at = min(at + 1_000_000_000, last)
-                }
-                for (time, value) in offsets { writer.clockOffset(id: id, collectionTime: time, offset: value) }
+            if let (device, hub) = lastPair, offsets.last.map({ $0.0 < Double(device) / 1e9 }) == true {
+                offsets.append((Double(device) / 1e9, Double(hub - device) / 1e9))
             }
+            for (time, value) in offsets { writer.clockOffset(id: id, collectionTime: time, offset: value) }
             writer.streamFooter(id: id, xml: footerXML(first: first, last: last, count: count, offsets: offsets))
             summary.streams += 1
             summary.frames += count
@@ -99,10 +109,13 @@ public enum SessionExport {
         if !markers.isEmpty {
             let id = UInt32(streams.count + 1)
             writer.streamHeader(id: id, xml: streamXML(name: "markers", type: "Markers", channels: ["label"], format: .string, rate: 0,
-                                                      source: manifest["hub_id"]?.stringValue ?? "lockstep", codec: ""))
+                                                      source: manifest["hub_id"]?.stringValue ?? "lockstep", codec: "", clock: "hub timeline (s)"))
             writer.stringSamples(id: id, markers.map { (Double($0.hubNanos) / 1e9, $0.label) })
-            // Already on the hub timeline: a zero offset at each end says so to readers that sync every stream.
-            for marker in [markers.first!, markers.last!] { writer.clockOffset(id: id, collectionTime: Double(marker.hubNanos) / 1e9, offset: 0) }
+            // Already on the hub timeline: a zero offset at each end says so to readers that sync every stream
+            // (two distinct instants, or none: a fit through one point is undefined).
+            if let firstMarker = markers.first, let lastMarker = markers.last, lastMarker.hubNanos > firstMarker.hubNanos {
+                for time in [firstMarker.hubNanos, lastMarker.hubNanos] { writer.clockOffset(id: id, collectionTime: Double(time) / 1e9, offset: 0) }
+            }
             writer.streamFooter(id: id, xml: footerXML(first: markers.first?.hubNanos, last: markers.last?.hubNanos, count: Int64(markers.count),
                                                        offsets: []))
             summary.markers = markers.count
@@ -125,7 +138,7 @@ public enum SessionExport {
             var count: Int64 = 0
             _ = try StreamFileReader.scan(stream.path) { record in
                 let header = record.header
-                let hub = hubNanos(header.captureNanos, stream.timing).map(String.init) ?? ""
+                let hub = hubNanos(header.captureNanos, received: record.hubReceiveNanos, stream.timing).map(String.init) ?? ""
                 text += "\(header.sequence),\(header.captureNanos),\(hub),\(record.hubReceiveNanos),\(record.fileOffset),"
                     + "\(record.payload.count),\(header.flags & FrameHeader.keyFrameFlag != 0 ? 1 : 0)\n"
                 count += 1
@@ -164,20 +177,20 @@ public enum SessionExport {
             if let operatorNanos = event["hub_ns_operator"]?.intValue { return MarkerRow(hubNanos: operatorNanos, label: label) }
             guard let id = event["device_id"]?.stringValue else { return nil }
             let deviceNanos = event["device_ns"]?.intValue
-            let mapped = deviceNanos.flatMap { hubNanos($0, timings[id]) }
-            guard let hub = mapped ?? event["hub_receive_ns"]?.intValue else { return nil }
+            let received = event["hub_receive_ns"]?.intValue
+            let mapped = deviceNanos.flatMap { device in received.flatMap { hubNanos(device, received: $0, timings[id]) } }
+            guard let hub = mapped ?? received else { return nil }
             return MarkerRow(hubNanos: hub, label: label, deviceID: id, deviceNanos: deviceNanos)
         }.sorted { $0.hubNanos < $1.hubNanos }
     }
 
     static func streamXML(name: String, type: String, channels: [String], format: XDFWriter.Format, rate: Double, source: String,
-                          codec: String) -> String {
+                          codec: String, clock: String) -> String {
         let e = XDFWriter.escape
         let labels = channels.map { "<channel><label>\(e($0))</label></channel>" }.joined()
         return "<?xml version=\"1.0\"?><info><name>\(e(name))</name><type>\(e(type))</type><channel_count>\(channels.count)</channel_count>"
             + "<nominal_srate>\(rate)</nominal_srate><channel_format>\(format.rawValue)</channel_format><source_id>\(e(source))</source_id>"
-            + "<desc><channels>\(labels)</channels><codec>\(e(codec))</codec><clock>device capture time (s); ClockOffset chunks map "
-            + "it to the hub timeline</clock></desc></info>"
+            + "<desc><channels>\(labels)</channels><codec>\(e(codec))</codec><clock>\(e(clock))</clock></desc></info>"
     }
 
     static func footerXML(first: Int64?, last: Int64?, count: Int64, offsets: [(Double, Double)]) -> String {

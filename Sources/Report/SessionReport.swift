@@ -57,13 +57,19 @@ public enum SessionReport {
             "streams": .array(streams),
             "note": .string("counts from the manifest and the journal; `lockstep verify` re-reads every frame"),
         ])
-        session["markers"] = .array(journal.filter { $0["event"] == .string("marker") }.prefix(10_000).map { marker in
-            .object([
-                "label": marker["label"] ?? .null, "device_id": marker["device_id"] ?? .null,
-                "hub_ns": marker["hub_ns_operator"] ?? marker["hub_receive_ns"] ?? .null, "device_ns": marker["device_ns"] ?? .null,
-            ])
-        })
-        return TimingReport.make(sessionID: sessionID, devices: devices, toleranceNanos: toleranceNanos, session: session)
+        var report = TimingReport.make(sessionID: sessionID, devices: devices, toleranceNanos: toleranceNanos, session: session)
+        // Markers on the hub timeline exactly as the exports place them (device markers through their mapping).
+        let markers = SessionExport.markerRows(folder: folder, streams: (try? SessionExport.streams(folder: folder).streams) ?? [])
+        if case .object(var top) = report {
+            top["markers"] = .array(markers.prefix(10_000).map { marker in
+                .object([
+                    "label": .string(marker.label), "device_id": marker.deviceID.map(JSONValue.string) ?? .null, "hub_ns": .int(marker.hubNanos),
+                    "device_ns": marker.deviceNanos.map(JSONValue.int) ?? .null,
+                ])
+            })
+            report = .object(top)
+        }
+        return report
     }
 
     /// Builds and writes report.json and report.html into the folder (each replaced atomically).

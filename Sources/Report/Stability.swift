@@ -78,7 +78,10 @@ public enum Stability {
     /// filled by linear interpolation between their neighbours. τ0 is the median sample interval
     /// (at least 1 ms) unless given. Nil with fewer than 3 samples.
     public static func resample(times: [Int64], values: [Double], tau0Nanos: Int64? = nil) -> (series: [Double], tau0Nanos: Int64)? {
-        guard times.count >= 3, times.count == values.count, let first = times.first, let last = times.last, last > first else { return nil }
+        guard times.count >= 3, times.count == values.count else { return nil }
+        let order = times.indices.sorted { times[$0] < times[$1] }
+        let times = order.map { times[$0] }, values = order.map { values[$0] }
+        guard let first = times.first, let last = times.last, last > first else { return nil }
         let tau0: Int64
         if let tau0Nanos { tau0 = tau0Nanos } else {
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }.sorted()

@@ -37,35 +37,42 @@ public enum TimingReport {
         let timings = sorted.map { DeviceTiming(deviceID: $0.deviceID, samples: $0.samples) }
         let deviceReports = zip(sorted, timings).map { deviceReport($0, $1) }
         let alignment = pairwiseAlignment(timings)
-        let known = timings.allSatisfy { !$0.segments.isEmpty } && !timings.isEmpty
+        let known = timings.allSatisfy { !$0.segments.isEmpty } && !timings.isEmpty && alignment.coverage >= coverageMin
         let verdict: String
         if let worst = alignment.max, known { verdict = worst <= Double(toleranceNanos) ? "pass" : "fail" } else { verdict = "unknown" }
+        let method = "per device: a least-squares offset/skew fit per segment between detected clock steps over the "
+            + "minimum-delay samples; each sample bounds the fit's error at its instant by |residual| + delay/2; per second, "
+            + "each device's tightest bound plus 0.2 ppm of drift; pairwise, per second, the two largest device bounds added "
+            + "(the worst pair); the verdict needs samples from every device in 90 % of the seconds"
+        let bound: JSONValue = alignment.max.map { .int(Int64($0.rounded(.up))) } ?? .null
         var top: [String: JSONValue] = session
         top.merge([
             "format": .string("lockstep-timing-report"), "format_version": .int(formatVersion),
             "session_id": .string(sessionID), "devices": .array(deviceReports),
-            "alignment": alignment.json, "pairwise_alignment_bound_ns": alignment.max.map { .int(Int64($0.rounded(.up))) } ?? .null,
+            "alignment": alignment.json, "pairwise_alignment_bound_ns": bound,
             "tolerance_ns": .int(toleranceNanos), "verdict": .string(verdict),
             "headline": .string(headline(alignment, verdict: verdict, toleranceNanos: toleranceNanos, devices: timings.count)),
-            "method": .string("per device: a least-squares offset/skew fit per segment between detected clock steps over the "
-                + "minimum-delay samples; each sample bounds the fit's error by |residual| + delay/2; per second the tightest "
-                + "bound of each device; pairwise = the sum of two devices' bounds in the same second, over every pair"),
+            "method": .string(method),
         ]) { $1 }
         return .object(top)
     }
 
-    /// Pairwise alignment bounds over 1-s bins: for every pair of devices and every second both have
-    /// evidence in, the sum of their bounds (with one device, its own bound against the hub timeline).
+    /// Pairwise alignment over 1-s bins of the recording: in each second where every device has a
+    /// consistent sample, the worst pair is the two largest device bounds added (with one device, its
+    /// own bound against the hub timeline). A second where a device has no sample is uncovered.
     struct Alignment {
         var values: [Double] = []
         var worstPair: (String, String)?
+        var binCount = 0
         var max: Double? { values.max() }
+        var coverage: Double { binCount == 0 ? 0 : Double(values.count) / Double(binCount) }
 
         var json: JSONValue {
             let ordered = values.sorted()
-            guard !ordered.isEmpty else { return .object(["bins": .int(0)]) }
+            guard !ordered.isEmpty else { return .object(["bins": .int(0), "seconds": .int(Int64(binCount)), "coverage": .double(0)]) }
             return .object([
-                "bin_s": .double(Double(alignmentBinNanos) / 1e9), "bins": .int(Int64(ordered.count)),
+                "bin_s": .double(Double(alignmentBinNanos) / 1e9), "bins": .int(Int64(ordered.count)), "seconds": .int(Int64(binCount)),
+                "coverage": .double((coverage * 10_000).rounded() / 10_000),
                 "p50_ns": .int(Int64(TimingReport.percentile(ordered, 0.5).rounded(.up))),
                 "p99_ns": .int(Int64(TimingReport.percentile(ordered, 0.99).rounded(.up))),
                 "p999_ns": .int(Int64(TimingReport.percentile(ordered, 0.999).rounded(.up))),
@@ -75,25 +82,26 @@ public enum TimingReport {
         }
     }
 
+    /// The verdict needs evidence for at least this share of the recording's seconds.
+    public static let coverageMin = 0.9
+
     static func pairwiseAlignment(_ timings: [DeviceTiming]) -> Alignment {
-        let origin = timings.compactMap { $0.samples.first?.t1.nanos }.min() ?? 0
-        let bins = timings.map { $0.boundsPerBin(origin: origin, binNanos: alignmentBinNanos) }
         var result = Alignment()
+        guard let origin = timings.compactMap({ $0.samples.first?.midpoint.nanos }).min(),
+            let end = timings.compactMap({ $0.samples.last?.midpoint.nanos }).max()
+        else { return result }
+        result.binCount = Int((end - origin) / alignmentBinNanos) + 1
+        let bins = timings.map { $0.boundsPerBin(origin: origin, binNanos: alignmentBinNanos) }
         var worst = -1.0
-        if bins.count == 1 {
-            result.values = Array(bins[0].values)
-            return result
-        }
-        for a in bins.indices {
-            for b in bins.indices where b > a {
-                for (bin, boundA) in bins[a] {
-                    guard let boundB = bins[b][bin] else { continue }
-                    result.values.append(boundA + boundB)
-                    if boundA + boundB > worst {
-                        worst = boundA + boundB
-                        result.worstPair = (timings[a].deviceID, timings[b].deviceID)
-                    }
-                }
+        for bin in 0..<result.binCount {
+            let bounds = bins.indices.compactMap { device in bins[device][bin].map { (device, $0) } }
+            guard bounds.count == bins.count, !bounds.isEmpty else { continue }
+            let top = bounds.sorted { $0.1 > $1.1 }.prefix(2)
+            let value = top.reduce(0) { $0 + $1.1 }
+            result.values.append(value)
+            if value > worst, let first = top.first {
+                worst = value
+                result.worstPair = (timings[first.0].deviceID, top.count > 1 ? timings[top.last!.0].deviceID : "hub")
             }
         }
         return result
@@ -101,11 +109,16 @@ public enum TimingReport {
 
     /// The sentence for a paper, from the figures.
     static func headline(_ alignment: Alignment, verdict: String, toleranceNanos: Int64, devices: Int) -> String {
-        guard let worst = alignment.max else { return "The alignment of this session is unknown: a device has no valid sync samples." }
+        guard let worst = alignment.max, verdict != "unknown" else {
+            return alignment.max == nil ? "The alignment of this session is unknown: a device has no valid sync samples."
+                : "The alignment of this session is unknown: only \(Int(alignment.coverage * 100)) % of its seconds have sync samples "
+                + "from every device."
+        }
         let ordered = alignment.values.sorted()
         let p999 = percentile(ordered, 0.999)
         let what = devices == 1 ? "the stream aligned to the hub timeline" : "every pair of streams aligned"
-        return "In \(ordered.count) one-second intervals, \(what) within \(microseconds(p999)) 99.9 % of the time "
+        return "In \(ordered.count) one-second intervals (\(Int((alignment.coverage * 100).rounded(.down))) % of the recording), "
+            + "\(what) within \(microseconds(p999)) in 99.9 % of them "
             + "and within \(microseconds(worst)) at worst (tolerance \(microseconds(Double(toleranceNanos))): \(verdict))."
     }
 
@@ -132,6 +145,7 @@ public enum TimingReport {
         let delays = timing.samples.indices.filter { timing.used[$0] }.map { Double(timing.samples[$0].delay.value) }.sorted()
         let residuals = timing.usedValues(timing.residualNanos)
         let errors = residuals.map(abs).sorted()
+        let allResiduals = timing.residualNanos.compactMap { $0 }.map(abs).sorted()
         members["segments"] = .array(timing.segments.map { segment in
             .object([
                 "from_hub_ns": .int(segment.fromHubNanos), "to_hub_ns": .int(segment.toHubNanos),
@@ -146,7 +160,7 @@ public enum TimingReport {
         members["skew_drift_ppm_per_hour"] = timing.skewDriftPPMPerHour.map { .double(round3($0)) } ?? .null
         members["uncertainty_ns"] = .int(Int64(last.mapping.uncertaintyNanos.rounded(.up)))
         members["delay_ns"] = quantiles(delays, ["min": 0, "median": 0.5, "p99": 0.99, "max": 1])
-        members["residual_ns_all_samples"] = quantiles(errors, ["median": 0.5, "p99": 0.99, "max": 1])
+        members["residual_ns_all_samples"] = quantiles(allResiduals, ["median": 0.5, "p99": 0.99, "max": 1])
         members["jitter_rms_ns"] = .double(round3((residuals.reduce(0) { $0 + $1 * $1 } / Double(max(residuals.count, 1))).squareRoot()))
         members["time_error_ns"] = quantiles(errors, ["p50": 0.5, "p95": 0.95, "p99": 0.99, "p999": 0.999, "max": 1])
         members["bound_ns"] = quantiles(timing.usedValues(timing.boundNanos).sorted(), ["p50": 0.5, "p99": 0.99, "p999": 0.999, "max": 1])

@@ -200,13 +200,14 @@ public struct OffsetEstimator: Sendable {
 
     /// One fit over a whole recorded segment (offline, O(n)): the samples within the delay slack of the
     /// segment's minimum delay, fitted once. Returns the mapping and which samples it used.
-    public func fitSegment(_ samples: [SyncSample]) -> (mapping: ClockMapping, used: [Bool])? {
+    /// - Parameter priorSkew: the skew kept when the segment is too short to fit one (the previous segment's).
+    public func fitSegment(_ samples: [SyncSample], priorSkew: Double = 0) -> (mapping: ClockMapping, used: [Bool])? {
         let consistent = samples.filter(\.isConsistent)
         guard let delayMin = consistent.map(\.delay.value).min() else { return nil }
         let limit = Double(delayMin) * 1.25 + delaySlackNanos
         let used = samples.map { $0.isConsistent && Double($0.delay.value) <= limit }
         let chosen = zip(samples, used).filter(\.1).map(\.0)
-        return (OffsetEstimator.fit(chosen, skewSpanNanosMin: skewSpanNanosMin), used)
+        return (OffsetEstimator.fit(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: priorSkew), used)
     }
 
     static func fit(_ samples: [SyncSample], skewSpanNanosMin: Int64, priorSkew: Double = 0) -> ClockMapping {

@@ -46,7 +46,12 @@ struct Report: AsyncParsableCommand {
     @Argument(help: "Session id or session folder.") var session: String
     @Option(help: "summary, json, csv or html.") var format: Format = .summary
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
-    @Option(help: "Alignment tolerance for the verdict, in µs, when rebuilding from a folder (default 1000).") var toleranceUs: Int64 = 1000
+    @Option(help: "Alignment tolerance for the verdict, in µs, when rebuilding from a folder (the hub's report uses its own).")
+    var toleranceUs: Int64 = 1000
+
+    func validate() throws {
+        guard (1...60_000_000).contains(toleranceUs) else { throw ValidationError("--tolerance-us must be 1 to 60000000") }
+    }
 
     func run() async throws {
         let report = try await load()

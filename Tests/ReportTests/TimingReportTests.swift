@@ -50,6 +50,11 @@ func syntheticSamples(offset: Double, skewPPM: Double, seconds: Int, seed: UInt6
         #expect(strict["verdict"] == .string("fail"), "a 1 µs tolerance cannot be met with 20-40 µs paths")
         #expect(TimingReport.make(sessionID: "s", devices: [a, DeviceClockData(deviceID: "c", samples: [], timestampSource: "none")])["verdict"]
             == .string("unknown"))
+        // A device silent for half the recording leaves half the seconds unchecked: no verdict.
+        let halfB = DeviceClockData(deviceID: "b", samples: Array(b.samples.prefix(b.samples.count / 2)), timestampSource: "kernel")
+        let partial = TimingReport.make(sessionID: "s", devices: [a, halfB])
+        #expect(partial["verdict"] == .string("unknown"))
+        #expect(abs((partial["alignment"]?["coverage"]?.doubleValue ?? 0) - 0.5) < 0.02)
     }
 
     @Test func aClockStepSplitsTheRecordingIntoSegments() throws {
@@ -57,6 +62,8 @@ func syntheticSamples(offset: Double, skewPPM: Double, seconds: Int, seed: UInt6
         let timing = DeviceTiming(deviceID: "s", samples: samples)
         #expect(timing.steps.count == 1)
         #expect(timing.segments.count == 2)
+        // The new segment begins at the first sample after the step, not at the sample that confirmed it.
+        #expect((31_000_000_000...31_200_000_000).contains(timing.segments[1].fromHubNanos), "\(timing.segments[1].fromHubNanos)")
         let before = timing.segments[0].mapping.offsetNanos(at: HubInstant(nanos: 20_000_000_000))
         let after = timing.segments[1].mapping.offsetNanos(at: HubInstant(nanos: 40_000_000_000))
         #expect(abs(before - (5e6 + 20e9 * 10e-6)) < 20_000)
