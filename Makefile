@@ -32,6 +32,7 @@ test: deps
 	scripts/service-e2e.sh .build/debug
 	scripts/fault-e2e.sh .build/debug
 	scripts/dashboard-e2e.sh .build/debug
+	scripts/diskfull-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 	scripts/install-test.sh
 

@@ -111,6 +111,7 @@ extension Hub {
         guard !connected.isEmpty else {
             throw HubError(kind: .conflict, code: .noSession, description: "no device is connected; start lockstep-device or plug devices in first")
         }
+        ensureStorageReserve()
         let mappings = await waitForClockEstimates(connected)
         guard !mappings.isEmpty else {
             let reason = "no device has a clock estimate yet (is UDP to the sync port blocked?)"

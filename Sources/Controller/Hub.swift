@@ -103,6 +103,7 @@ public final class Hub: Sendable {
             dataDirectory: configuration.dataDirectory, toleranceNanos: configuration.alignmentToleranceNanos, logger: logger) {
             logger.warning("session \(id) was interrupted and has been recovered up to its last valid frame")
         }
+        ensureStorageReserve()
         let host = configuration.bindHost
         let engine = try startIngestEngine()
         let data: DataServer
@@ -199,6 +200,7 @@ public final class Hub: Sendable {
         let session = state.withLock { $0.session }
         session?.problem(reason)
         send(.error(ErrorReport(code: .storageError, message: reason, fatal: false)), to: writer.deviceID)
+        storageFailedStop(reason)
     }
 }
 
@@ -240,5 +242,6 @@ extension Hub: DataChannelDelegate {
                            "message": .string(error.message)])
         let message = "data connection of stream \(streamID) closed: \(error.message)"
         send(.error(ErrorReport(code: error.code, message: message, fatal: false)), to: deviceID)
+        if error.code == .storageError { storageFailedStop(error.message) }
     }
 }

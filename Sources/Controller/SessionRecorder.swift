@@ -43,6 +43,8 @@ final class SessionRecorder: Sendable {
         var markers = 0
         var problems: [String] = []
         var status = "recording"
+        /// Set once the data disk failed and the hub began stopping the session.
+        var stoppedForStorage = false
     }
 
     let state = Locked(State())

@@ -114,6 +114,18 @@ public enum FileIO {
         return Int64(info.st_size)
     }
 
+    /// The size of the file at `path` in bytes.
+    public static func size(path: String) throws(Errno) -> Int64 {
+        var info = stat()
+        _ = try valueOrErrno { stat(path, &info) }
+        return Int64(info.st_size)
+    }
+
+    /// Removes a file (unlink).
+    public static func remove(_ path: String) throws(Errno) {
+        _ = try valueOrErrno { unlink(path) }
+    }
+
     /// Whether `path` exists.
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 

@@ -178,7 +178,11 @@ public enum TimingReport {
         else { return .null }
         let tau0 = Double(tau0Nanos) / 1e9
         let points = { (values: [StabilityPoint], scale: Double) -> JSONValue in
-            .array(values.map { .object(["tau_s": .double($0.tauSeconds), "value": .double(($0.value * scale * 1e6).rounded() / 1e6)]) })
+            // ADEV (scale 1) keeps every digit (its values are around 1e-6 and below); ns to 0.001 ns.
+            .array(values.map { point in
+                let value = point.value * scale
+                return .object(["tau_s": .double(point.tauSeconds), "value": .double(scale == 1 ? value : (value * 1000).rounded() / 1000)])
+            })
         }
         return .object([
             "tau0_s": .double(tau0), "points": .int(Int64(series.count)),

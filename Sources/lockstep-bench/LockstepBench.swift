@@ -9,7 +9,7 @@ import Wire
 struct LockstepBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lockstep-bench", abstract: "Measure Lockstep on this host.",
-        subcommands: [IngestBench.self, SyncBench.self, WireBench.self, NaiveReceiver.self, PacedSender.self])
+        subcommands: [IngestBench.self, SyncBench.self, SoakBench.self, WireBench.self, NaiveReceiver.self, PacedSender.self])
 }
 
 struct WireBench: ParsableCommand {

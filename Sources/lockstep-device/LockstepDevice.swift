@@ -56,6 +56,15 @@ struct LockstepDevice: AsyncParsableCommand {
         }
         logger.notice("running \(agents.count) device(s) against \(hub):\(httpPort)")
         let acknowledgements = try ackFile.map { try AcknowledgementLog(path: $0) }
+        // SIGUSR1 cuts every data connection (a Wi-Fi drop, for tests): the devices reconnect and resume.
+        signal(SIGUSR1, SIG_IGN)
+        let cutter = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        cutter.setEventHandler {
+            logger.warning("SIGUSR1: dropping every data connection")
+            agents.forEach { $0.dropDataConnections() }
+        }
+        cutter.resume()
+        defer { cutter.cancel() }
         await withTaskGroup(of: Void.self) { group in
             for agent in agents { group.addTask { await agent.run() } }
             if let acknowledgements {
