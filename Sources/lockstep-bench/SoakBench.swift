@@ -66,7 +66,8 @@ struct SoakBench: AsyncParsableCommand {
         let elapsed = { Double(HostClock.monotonicNanos() - start) / 1e9 }
         var samples: [Sample] = []
         let sample = { (idle: Bool) in
-            samples.append(Sample(seconds: elapsed(), rssMiB: residentMiB(pid: hub.pid) ?? 0, descriptors: openDescriptors(pid: hub.pid) ?? -1, idle: idle))
+            let rss = residentMiB(pid: hub.pid) ?? 0
+            samples.append(Sample(seconds: elapsed(), rssMiB: rss, descriptors: openDescriptors(pid: hub.pid) ?? -1, idle: idle))
         }
         var totals = IngestResult()
         var sessions = 0, replaced = 0
