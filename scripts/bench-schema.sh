@@ -23,7 +23,7 @@ for key in median p95 p99 max samples; do number "$sync" "$key"; done
 for key in truth load error_us; do has "$sync" "$key"; done
 soak=$("$bin/lockstep-bench" soak --duration 40s --session 8s --warmup 10s --devices 2 --rate 1MB/s --data-dir "$work/soak" --json) \
     || fail "soak failed: $soak"
-for key in sessions devices_replaced frames_sent frames_lost rss_growth_mib descriptor_growth; do number "$soak" "$key"; done
+for key in sessions devices_replaced frames_sent frames_lost heap_growth_mib rss_growth_mib descriptor_growth; do number "$soak" "$key"; done
 grep -q '"frames_lost":0,' <<<"$soak" || fail "frames were lost in the soak: $soak"
 grep -q '"descriptor_growth":0,' <<<"$soak" || fail "the hub leaked descriptors in the soak: $soak"
 echo "bench-schema: 3 passed, 0 failed"

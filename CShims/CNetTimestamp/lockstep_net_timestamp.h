@@ -12,6 +12,8 @@
 #include <time.h>
 /* eventfd (the ingest engine's doorbells) is not in Swift's Glibc module. */
 #include <sys/eventfd.h>
+/* The allocator's knobs (mallopt, malloc_trim) are not in it either (Platform.Memory). */
+#include <malloc.h>
 /* Hardware timestamping: interface capabilities (ethtool), SIOCSHWTSTAMP, PTP hardware clocks. */
 #include <sys/ioctl.h>
 #include <net/if.h>

@@ -174,6 +174,8 @@ extension Hub {
         let process = ProcessFigures.read()
         m.single("process_cpu_seconds_total", "counter", "User and system CPU time spent.", process.cpuSeconds)
         m.single("process_resident_memory_bytes", "gauge", "Resident memory size.", Double(process.residentBytes))
+        m.single("lockstep_heap_live_bytes", "gauge", "C heap held by live allocations (free memory the allocator keeps excluded).",
+                 Double(Memory.liveHeapBytes))
         m.single("process_virtual_memory_bytes", "gauge", "Virtual memory size.", Double(process.virtualBytes))
         m.single("process_open_fds", "gauge", "Open file descriptors.", Double(process.openDescriptors))
         m.single("process_max_fds", "gauge", "Limit on open file descriptors.", Double(process.descriptorLimit))

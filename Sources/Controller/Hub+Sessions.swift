@@ -200,6 +200,7 @@ extension Hub {
         session.journal.record("session_stopping", ["stop_hub_ns": .int(stopHub.nanos)])
         await waitForFrames(session, deadline: HostClock.monotonicNanos() + waitMillis * 1_000_000)
         await finalize(session)
+        Memory.trim()  // the report's transient objects: give the memory back (docs/reliability.md, soak)
         state.withLock { s in
             s.session = nil
             s.stopping = false

@@ -35,6 +35,24 @@ public struct HubClient: Sendable {
 
     public func get(_ path: String) async throws(HubClientError) -> JSONValue { try await call("GET", path, body: nil) }
 
+    /// A plain-text resource outside the API (e.g. "/metrics"), with the token.
+    public func text(_ path: String) async throws(HubClientError) -> String {
+        guard let url = URL(string: base + path) else { throw .unreachable("bad hub URL \(base)") }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 30
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        do {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            guard status == 200 else { throw HubClientError.refused(status: status, code: nil, message: "\(path) answered \(status)") }
+            return String(decoding: data, as: UTF8.self)
+        } catch let error as HubClientError {
+            throw error
+        } catch {
+            throw .unreachable("cannot reach the hub at \(base): \(error.localizedDescription)")
+        }
+    }
+
     public func post(_ path: String, _ body: JSONValue? = nil) async throws(HubClientError) -> JSONValue {
         try await call("POST", path, body: body)
     }

@@ -67,6 +67,7 @@ struct Lockstepd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Memory.limitArenas(4)
         signal(SIGHUP, SIG_IGN)  // until the reload handler listens: a stray SIGHUP during recovery must not kill the hub
         let settings: HubConfiguration
         do { settings = try self.settings() } catch {
