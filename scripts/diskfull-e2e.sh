@@ -10,7 +10,7 @@ if ! mount -t tmpfs -o size=48m tmpfs "$work/disk" 2>/dev/null; then
     echo "diskfull-e2e: skipped: cannot mount a tmpfs here (needs root)"
     exit 0
 fi
-trap 'for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; umount "$work/disk"; rm -rf "$work"' EXIT
+trap 'for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; umount -l "$work/disk" || true; rm -rf "$work"' EXIT
 
 start_hub --data-dir "$work/disk/data" --http-port 0 --data-port 0 --sync-port 0
 export LOCKSTEP_HUB="http://127.0.0.1:$http"

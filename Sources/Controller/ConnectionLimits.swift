@@ -1,8 +1,8 @@
 // Limits on the HTTP listener that no request handler sees, applied as each connection is accepted,
 // before any HTTP parsing: a per-address rate of new connections (a refused connection is closed at
-// once) and a deadline for the first request byte (a connection that never speaks is closed); and the
-// hello deadline of a device's control WebSocket. The cap on open connections and the idle timeout
-// between requests are Hummingbird settings (runHTTP).
+// once) and a deadline for the whole first request head (a connection that never speaks, or trickles
+// bytes, is closed); and the hello deadline of a device's control WebSocket. The cap on open
+// connections and the idle timeout between requests are Hummingbird settings (runHTTP).
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -11,12 +11,14 @@ import NIOCore
 import Platform
 import Wire
 
-/// First in every HTTP connection's pipeline: the rate check and the first-byte deadline.
+/// First in every HTTP connection's pipeline: the rate check and the first request head's deadline.
 final class ConnectionGuardHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let limiter: ConnectionRateLimiter
     let firstByteTimeout: TimeAmount
     private var timer: Scheduled<Void>?
+    /// The last bytes seen, to find the head's end ("\r\n\r\n") across reads.
+    private var recent: [UInt8] = []
 
     init(limiter: ConnectionRateLimiter, firstByteTimeout: TimeAmount) {
         self.limiter = limiter
@@ -37,8 +39,18 @@ final class ConnectionGuardHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        timer?.cancel()
-        timer = nil
+        if timer != nil {
+            // Until the first request head is complete, the deadline stands (HTTP's own idle timeout
+            // starts only after it); then this handler only passes bytes on.
+            recent += unwrapInboundIn(data).readableBytesView
+            if recent.count > 3, recent.windowsContain([13, 10, 13, 10]) {
+                timer?.cancel()
+                timer = nil
+                recent = []
+            } else {
+                recent = Array(recent.suffix(3))
+            }
+        }
         context.fireChannelRead(data)
     }
 }
@@ -73,6 +85,14 @@ extension HTTPServerBuilder {
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
                 limiter: limiter, firstByteTimeout: firstByteTimeout)
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `pattern` occurs anywhere in the array.
+    func windowsContain(_ pattern: [UInt8]) -> Bool {
+        guard count >= pattern.count else { return false }
+        return (0...(count - pattern.count)).contains { start in self[start..<(start + pattern.count)].elementsEqual(pattern) }
     }
 }
 

@@ -32,7 +32,7 @@ extension Hub {
             server: .guardedHTTP1WebSocket(
                 webSocketRouter: router,
                 configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: ControlLimits.messageBytesMax)),
-                limiter: httpRateLimiter, firstByteTimeout: idle),
+                limiter: httpRateLimiter, firstByteTimeout: .milliseconds(min(configuration.httpIdleTimeoutMillis, 10_000))),
             configuration: .init(
                 address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.httpConnectionsMax)),
@@ -54,7 +54,7 @@ extension Hub {
                         logger.notice("signal \(signal): stopping\(recording ? " after closing the session" : "")")
                         markStopping()  // first: no watchdog ping may follow STOPPING=1
                         notifier.stopping(status: recording ? "stopping: closing the session" : "stopping")
-                        if recording { _ = try? await stopSession() }
+                        if recording { await finishRecording() }
                         return
                     }
                 }

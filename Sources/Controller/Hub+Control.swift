@@ -19,6 +19,7 @@ extension Hub {
                 guard case .text(let text) = message else {
                     throw WireError(.malformedJSON, "control messages are JSON text, not binary")
                 }
+                greeted.withLock { $0 = true }  // it spoke: what it said is judged below, not by the deadline
                 let envelope = try ControlEnvelope.decode(text)
                 if let deviceID {
                     try handle(envelope, from: deviceID)
@@ -27,7 +28,6 @@ extension Hub {
                         throw WireError(.notRegistered, "the first message must be hello, got \(envelope.message.type)")
                     }
                     connectionID = try admit(hello, outbound: outbound, re: envelope.id)
-                    greeted.withLock { $0 = true }
                     deviceID = hello.deviceID
                 }
             }

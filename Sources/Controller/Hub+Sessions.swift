@@ -236,6 +236,7 @@ extension Hub {
             } catch { session.problem("closing \(writer.path) failed: \(error)") }
             if let failure = writer.failure { session.problem(failure) }
         }
+        releaseStorageReserve(session)  // every stream file is closed and every data connection gone by now
         let devices = session.state.withLock { Array($0.devices.values) }
         for device in devices {
             guard let expected = device.expectedFrames else {

@@ -161,7 +161,7 @@ public final class Hub: Sendable {
 
     /// Stops a running session (if any) and every service.
     public func shutdown() async {
-        if state.withLock({ $0.session != nil }) { _ = try? await stopSession() }
+        await finishRecording()
         events.finishAll()
         let (data, sync, flusher) = services.withLock { $0 }
         data?.shutdown()
@@ -200,7 +200,7 @@ public final class Hub: Sendable {
         let session = state.withLock { $0.session }
         session?.problem(reason)
         send(.error(ErrorReport(code: .storageError, message: reason, fatal: false)), to: writer.deviceID)
-        storageFailedStop(reason)
+        storageFailedStop(reason, sessionID: writer.sessionID)
     }
 }
 

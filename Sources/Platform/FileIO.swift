@@ -88,6 +88,7 @@ public enum FileIO {
             try errnoTyped { try fd.close() }
         } catch {
             try? fd.close()
+            unlink(temporary)  // a full disk must not keep the partial copy
             throw error
         }
         _ = try valueOrErrno { rename(temporary, path) }
@@ -119,6 +120,19 @@ public enum FileIO {
         var info = stat()
         _ = try valueOrErrno { stat(path, &info) }
         return Int64(info.st_size)
+    }
+
+    /// Creates `path` with `byteCount` bytes of blocks allocated (posix_fallocate); removed again on failure.
+    public static func allocate(_ path: String, byteCount: Int64) throws(Errno) {
+        let fd = try errnoTyped {
+            try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .closeOnExec], permissions: [.ownerReadWrite])
+        }
+        let result = posix_fallocate(fd.rawValue, 0, off_t(byteCount))
+        try? fd.close()
+        guard result == 0 else {
+            unlink(path)
+            throw Errno(rawValue: result)
+        }
     }
 
     /// Removes a file (unlink).

@@ -72,7 +72,7 @@ struct SoakBench: AsyncParsableCommand {
         var samples: [Sample] = []
         let sample = { (idle: Bool) async in
             let rss = residentMiB(pid: hub.pid) ?? 0
-            let heap = await liveHeapMiB(client)
+            let heap = await liveHeapMiB(client) ?? .nan  // a missed reading fails the run (NaN never passes)
             samples.append(Sample(seconds: elapsed(), rssMiB: rss, heapMiB: heap, descriptors: openDescriptors(pid: hub.pid) ?? -1, idle: idle))
         }
         var totals = IngestResult()
@@ -86,7 +86,7 @@ struct SoakBench: AsyncParsableCommand {
                 try await Task.sleep(nanoseconds: 1_000_000_000)
                 await sample(false)
                 if !cut, elapsed() >= recordUntil - session.seconds / 2 {
-                    kill(simulators[sessions % devices].pid, SIGUSR1)
+                    kill(simulators[(sessions + 1) % devices].pid, SIGUSR1)  // not the one replaced after this session
                     cut = true
                 }
             }
@@ -175,11 +175,11 @@ func openDescriptors(pid: Int32) -> Int? {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count
 }
 
-/// The hub's live C heap in MiB, from its /metrics (0 when unavailable).
-func liveHeapMiB(_ client: HubClient) async -> Double {
-    guard let text = try? await client.text("/metrics") else { return 0 }
+/// The hub's live C heap in MiB, from its /metrics (nil when unavailable).
+func liveHeapMiB(_ client: HubClient) async -> Double? {
+    guard let text = try? await client.text("/metrics") else { return nil }
     for line in text.split(separator: "\n") where line.hasPrefix("lockstep_heap_live_bytes ") {
-        return (Double(line.split(separator: " ").last ?? "") ?? 0) / 1_048_576
+        return Double(line.split(separator: " ").last ?? "").map { $0 / 1_048_576 }
     }
-    return 0
+    return nil
 }

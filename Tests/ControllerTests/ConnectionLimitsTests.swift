@@ -70,15 +70,19 @@ func readUntilClosed(_ fd: FileDescriptor, seconds: Int64) -> (bytes: [UInt8], c
     @Test func idleHTTPConnectionsAreClosed() async throws {
         let testHub = try await TestHub.start(engine: "posix") { $0.httpIdleTimeoutMillis = 500 }
         let port = testHub.httpPort
-        let (silent, afterRequest) = try await offPool { () -> (Bool, Bool) in
+        let (silent, trickle, afterRequest) = try await offPool { () -> (Bool, Bool, Bool) in
             let quiet = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
             defer { try? quiet.close() }
+            let slow = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+            defer { try? slow.close() }
+            try Socket.sendAll(slow, Array("GET /healthz HTTP/1.1\r\n".utf8))  // a head that never ends
             let kept = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
             defer { try? kept.close() }
             try Socket.sendAll(kept, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-            return (readUntilClosed(quiet, seconds: 5).closed, readUntilClosed(kept, seconds: 5).closed)
+            return (readUntilClosed(quiet, seconds: 5).closed, readUntilClosed(slow, seconds: 5).closed, readUntilClosed(kept, seconds: 5).closed)
         }
         #expect(silent, "a connection that never sends a request is closed")
+        #expect(trickle, "a connection whose request head never ends is closed")
         #expect(afterRequest, "a keep-alive connection is closed once idle")
         await testHub.stop()
     }
