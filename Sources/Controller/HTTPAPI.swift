@@ -167,15 +167,8 @@ extension Hub {
         }
         members["folder"] = .string(folder)
         members["report_available"] = .bool(FileIO.exists(folder + "/report.json"))
-        var markers: [JSONValue] = []
-        if let journal = try? FileIO.readAll(folder + "/events.jsonl") {
-            for line in journal.split(separator: UInt8(ascii: "\n")) where markers.count < 1000 {
-                if case .object(let event)? = try? JSONValue.parse(Array(line)), event["event"] == .string("marker") {
-                    markers.append(.object(event))
-                }
-            }
-        }
-        members["marker_list"] = .array(markers)
+        let markers = SessionReport.readJournal(folder).filter { $0["event"] == .string("marker") }.prefix(1000)
+        members["marker_list"] = .array(markers.map(JSONValue.object))
         return .object(members)
     }
 

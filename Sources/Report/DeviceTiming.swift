@@ -32,7 +32,6 @@ public struct DeviceTiming: Sendable {
     public var segments: [TimingSegment] = []
     public var steps: [ClockStep] = []
     public var pathChanges = 0
-    public var liveRejected = 0
     /// Per sample: whether the live estimator took it (not inconsistent, not held back as an outlier).
     public var liveAccepted: [Bool] = []
     public var liveOutliers = 0
@@ -50,12 +49,6 @@ public struct DeviceTiming: Sendable {
         segments.first { hub < $0.toHubNanos }?.mapping ?? segments.last?.mapping
     }
 
-    /// The mapping for a device-clock instant (steps make device time ambiguous only within a step).
-    public func mapping(forDevice device: DeviceInstant) -> ClockMapping? {
-        for segment in segments where segment.mapping.hubInstant(at: device).nanos < segment.toHubNanos { return segment.mapping }
-        return segments.last?.mapping
-    }
-
     mutating func replayLive() {
         var live = OffsetEstimator()
         for sample in samples {
@@ -67,7 +60,6 @@ public struct DeviceTiming: Sendable {
         }
         steps = live.steps
         pathChanges = live.pathChangeCount
-        liveRejected = live.rejectedCount
         liveOutliers = live.outlierCount
     }
 

@@ -79,7 +79,8 @@ public enum SessionReport {
         try FileIO.replaceAtomically("\(folder)/\(htmlName)", with: Array(ReportHTML.render(report).utf8))
     }
 
-    static func readJournal(_ folder: String) -> [[String: JSONValue]] {
+    /// The session's journal (events.jsonl), one object per line; unreadable lines are skipped.
+    public static func readJournal(_ folder: String) -> [[String: JSONValue]] {
         guard let bytes = try? FileIO.readAll(folder + "/events.jsonl") else { return [] }
         return bytes.split(separator: UInt8(ascii: "\n")).compactMap { line in
             if case .object(let event)? = try? JSONValue.parse(Array(line)) { event } else { nil }

@@ -63,11 +63,16 @@ func cpuSeconds(pid: Int32) -> Double? {
 }
 
 /// Peak resident memory of a process in MiB (VmHWM from /proc/PID/status).
-func peakRSSMiB(pid: Int32) -> Double? {
+func peakRSSMiB(pid: Int32) -> Double? { statusMiB(pid: pid, field: "VmHWM") }
+
+/// Resident memory of a process in MiB (VmRSS from /proc/PID/status).
+func residentMiB(pid: Int32) -> Double? { statusMiB(pid: pid, field: "VmRSS") }
+
+/// A kB field of /proc/PID/status, in MiB.
+func statusMiB(pid: Int32, field: String) -> Double? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let number = line.split(separator: " ").dropFirst().first.flatMap { Double($0) }
-        return number.map { $0 / 1024 }
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
     }
     return nil
 }

@@ -161,15 +161,6 @@ struct SoakBench: AsyncParsableCommand {
     }
 }
 
-/// Resident memory of a process in MiB (VmRSS from /proc/PID/status).
-func residentMiB(pid: Int32) -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return line.split(separator: " ").dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
-    }
-    return nil
-}
-
 /// Open file descriptors of a process (entries of /proc/PID/fd).
 func openDescriptors(pid: Int32) -> Int? {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count

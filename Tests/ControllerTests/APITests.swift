@@ -37,26 +37,22 @@ func http(_ port: UInt16, _ method: String, _ path: String, body: String? = nil,
 
 /// Reads the event stream on a plain socket (off the cooperative pool) until `enough` says so or 20 s pass.
 func readEvents(_ port: UInt16, enough: @escaping @Sendable (String) -> Bool) async throws -> String {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
+    try await offPool {
+        let fd = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
+        defer { try? fd.close() }
+        try Socket.sendAll(fd, Array("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n\r\n".utf8))
+        try Socket.setReceiveTimeout(fd, millis: 1000)
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = HostClock.monotonicNanos() + 20_000_000_000
+        while HostClock.monotonicNanos() < deadline, !enough(text) {
             do {
-                let fd = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: port))
-                defer { try? fd.close() }
-                try Socket.sendAll(fd, Array("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n\r\n".utf8))
-                try Socket.setReceiveTimeout(fd, millis: 1000)
-                var text = ""
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                let deadline = HostClock.monotonicNanos() + 20_000_000_000
-                while HostClock.monotonicNanos() < deadline, !enough(text) {
-                    do {
-                        let count = try buffer.withUnsafeMutableBytes { try Socket.receive(fd, into: $0) }
-                        if count == 0 { break }
-                        text += String(decoding: buffer[..<count], as: UTF8.self)
-                    } catch Errno.resourceTemporarilyUnavailable { continue }
-                }
-                continuation.resume(returning: text)
-            } catch { continuation.resume(throwing: error) }
+                let count = try buffer.withUnsafeMutableBytes { try Socket.receive(fd, into: $0) }
+                if count == 0 { break }
+                text += String(decoding: buffer[..<count], as: UTF8.self)
+            } catch Errno.resourceTemporarilyUnavailable { continue }
         }
+        return text
     }
 }
 
