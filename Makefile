@@ -33,6 +33,7 @@ test: deps
 	scripts/fault-e2e.sh .build/debug
 	scripts/dashboard-e2e.sh .build/debug
 	scripts/diskfull-e2e.sh .build/debug
+	scripts/slowdisk-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 	scripts/install-test.sh
 

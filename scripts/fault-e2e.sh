@@ -6,6 +6,9 @@
 #     told was durable (lockstep-device --ack-file logs each acknowledgement as it arrives).
 #  2. 100 connections opened at once to the data port and 100 to the HTTP port, none speaking: the
 #     hub closes them (handshake deadline, connection limit) and keeps serving.
+#  3. A device records while scripts/garbage-flood.py floods every port (data, HTTP, the control
+#     WebSocket, sync) with garbage for 8 s: the session completes and verifies with every frame,
+#     the device's clock estimate stays tight, the garbage is counted, and the hub serves on.
 # Usage: scripts/fault-e2e.sh BIN_DIR
 . "$(dirname "$0")/e2e-common.sh" fault-e2e "${1:-}"
 iterations=${FAULT_ITERATIONS:-20}
@@ -99,4 +102,25 @@ curl -sf "$LOCKSTEP_HUB/readyz" >/dev/null || fail "hub not ready after 200 sile
 "$bin/lockstep" status --json >/dev/null || fail "API does not answer after 200 silent connections"
 kill -0 "$hub" || fail "hub died"
 echo "fault-e2e: 200 silent connections: the API answered meanwhile, the hub closed them all, and serves on"
-echo "fault-e2e: $((iterations + 1)) passed, 0 failed"
+
+# A garbage flood on every port while a device records.
+sync=$(grep -o '"sync":[0-9]*' "$work/ready" | cut -d: -f2)
+"$bin/lockstep-device" --http-port "$http" --id steady --profile video --rate-scale 0.1 >"$work/steady.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do "$bin/lockstep" status --json | grep -q '"devices_connected":1' && break; sleep 0.05; done
+sleep 3  # the device's clock estimate settles
+session=$("$bin/lockstep" start --name flood --json | grep -o '"session_id":"[^"]*"' | cut -d'"' -f4)
+[ -n "$session" ] || fail "flood: start"
+flood=$(python3 "$(dirname "$0")/garbage-flood.py" "$http" "$data" "$sync" 8) || fail "the flooder failed"
+"$bin/lockstep" stop --json >"$work/stop.json" || fail "flood: stop: $(cat "$work/stop.json")"
+grep -q '"status":"complete"' "$work/stop.json" || fail "flood: the session is not complete: $(cat "$work/stop.json")"
+"$bin/lockstep" verify "$session" --data-dir "$work/data" >"$work/verify.txt" || fail "flood: verify: $(cat "$work/verify.txt")"
+curl -sf "$LOCKSTEP_HUB/metrics" >"$work/metrics" || fail "flood: no /metrics"
+ignored=$(awk '/^lockstep_sync_ignored_packets_total / {print int($2)}' "$work/metrics")
+[ "${ignored:-0}" -gt 1000 ] || fail "flood: only ${ignored:-0} sync datagrams counted as ignored"
+uncertainty=$(awk '/^lockstep_device_clock_uncertainty_seconds\{device="steady"\}/ {printf "%d", $2 * 1e9}' "$work/metrics")
+[ "${uncertainty:-999999999}" -lt 1000000 ] || fail "flood: the device's clock bound is ${uncertainty:-unknown} ns after the flood"
+kill -0 "$hub" || fail "hub died in the flood"
+echo "fault-e2e: garbage flood ($flood): session complete and verified, $ignored sync datagrams ignored," \
+    "clock bound ${uncertainty} ns, the hub serves on"
+echo "fault-e2e: $((iterations + 2)) passed, 0 failed"

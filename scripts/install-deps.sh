@@ -2,10 +2,11 @@
 # Installs the system packages Lockstep builds against, if missing: liburing-dev and libpcap-dev
 # (CShims), pkg-config, libcurl (the CLI's HTTP client; the -dev package for static links by
 # make install); curl and python3 for the test scripts. With --test also chromium and
-# chromium-driver, for the dashboard's browser test, and pyxdf (PyPI), for the XDF export test. Idempotent; quiet when all is there.
+# chromium-driver, for the dashboard's browser test, pyxdf (PyPI), for the XDF export test, and
+# libfuse2 with fusepy (PyPI), for the slow-disk test's FUSE filesystem. Idempotent; quiet when all is there.
 set -euo pipefail
 packages=(liburing-dev libpcap-dev pkg-config libcurl4 libcurl4-openssl-dev)
-[ "${1:-}" = "--test" ] && packages+=(chromium chromium-driver)
+[ "${1:-}" = "--test" ] && packages+=(chromium chromium-driver libfuse2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,6 +19,10 @@ done
 if [ "${1:-}" = "--test" ] && ! python3 -c "import pyxdf" 2>/dev/null; then
     echo "installing pyxdf (PyPI) for the XDF export test"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pyxdf
+fi
+if [ "${1:-}" = "--test" ] && ! python3 -c "import fuse" 2>/dev/null; then
+    echo "installing fusepy (PyPI) for the slow-disk test"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore fusepy
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"

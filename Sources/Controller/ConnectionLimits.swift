@@ -1,6 +1,6 @@
 // Limits on the HTTP listener that no request handler sees, applied as each connection is accepted,
-// before any HTTP parsing: a per-address rate of new connections (a refused connection is closed at
-// once) and a deadline for the whole first request head (a connection that never speaks, or trickles
+// before any HTTP parsing: a per-address rate of new connections and a per-address cap on open ones
+// (a refused connection is closed at once), and a deadline for the whole first request head (a connection that never speaks, or trickles
 // bytes, is closed); and the hello deadline of a device's control WebSocket. The cap on open
 // connections and the idle timeout between requests are Hummingbird settings (runHTTP).
 import Hummingbird
@@ -11,31 +11,41 @@ import NIOCore
 import Platform
 import Wire
 
-/// First in every HTTP connection's pipeline: the rate check and the first request head's deadline.
+/// The per-address limits one HTTP listener applies to new connections.
+struct AddressLimits: Sendable {
+    let rate: ConnectionRateLimiter
+    let open: ConnectionsPerAddress
+}
+
+/// First in every admitted HTTP connection's pipeline: the first request head's deadline, and the
+/// release of the connection's place under the per-address cap when it goes.
 final class ConnectionGuardHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let limiter: ConnectionRateLimiter
+    let limits: AddressLimits
     let firstByteTimeout: TimeAmount
     private var timer: Scheduled<Void>?
+    /// The address this connection is counted under in `limits.open` (nil: not counted).
+    private var countedAddress: String?
     /// The last bytes seen, to find the head's end ("\r\n\r\n") across reads.
     private var recent: [UInt8] = []
 
-    init(limiter: ConnectionRateLimiter, firstByteTimeout: TimeAmount) {
-        self.limiter = limiter
+    init(limits: AddressLimits, firstByteTimeout: TimeAmount, countedAddress: String?) {
+        self.limits = limits
         self.firstByteTimeout = firstByteTimeout
+        self.countedAddress = countedAddress
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if let address = context.channel.remoteAddress?.ipAddress, !limiter.admit(address) {
-            context.close(promise: nil)
-            return
-        }
         let channel = context.channel
         timer = context.eventLoop.scheduleTask(in: firstByteTimeout) { channel.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        if let address = countedAddress {
+            countedAddress = nil
+            limits.open.closed(address)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -55,35 +65,49 @@ final class ConnectionGuardHandler: ChannelInboundHandler {
     }
 }
 
-/// Hummingbird's HTTP/1 + WebSocket child channel with `ConnectionGuardHandler` in front.
+/// Hummingbird's HTTP/1 + WebSocket child channel behind the per-address limits, with
+/// `ConnectionGuardHandler` in front. A refused connection is closed before any HTTP handler exists.
 struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
-    typealias Value = Base.Value
+    struct Value: ServerChildChannelValue {
+        let channel: any Channel
+        /// The base's value; nil when the connection was refused and closed.
+        let admitted: Base.Value?
+    }
+
     let base: Base
-    let limiter: ConnectionRateLimiter
+    let limits: AddressLimits
     let firstByteTimeout: TimeAmount
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ConnectionGuardHandler(limiter: limiter, firstByteTimeout: firstByteTimeout))
-        }.flatMap { base.setup(channel: channel, logger: logger) }
+        let address = channel.remoteAddress?.ipAddress
+        if let address {
+            guard limits.rate.admit(address), limits.open.opened(address) else {
+                return channel.close().map { Value(channel: channel, admitted: nil) }
+            }
+        }
+        return channel.eventLoop.makeCompletedFuture {
+            let guardHandler = ConnectionGuardHandler(limits: limits, firstByteTimeout: firstByteTimeout, countedAddress: address)
+            try channel.pipeline.syncOperations.addHandler(guardHandler)
+        }.flatMap { base.setup(channel: channel, logger: logger).map { Value(channel: channel, admitted: $0) } }
     }
 
     func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        guard let admitted = value.admitted else { return }
+        await base.handle(value: admitted, logger: logger)
     }
 }
 
 extension HTTPServerBuilder {
     /// HTTP/1 with the control WebSocket upgrade, behind the connection guard.
     static func guardedHTTP1WebSocket(
-        webSocketRouter: Router<APIContext>, configuration: HTTP1WebSocketUpgradeChannel.Configuration, limiter: ConnectionRateLimiter,
+        webSocketRouter: Router<APIContext>, configuration: HTTP1WebSocketUpgradeChannel.Configuration, limits: AddressLimits,
         firstByteTimeout: TimeAmount
     ) -> HTTPServerBuilder {
         let webSocketResponder = webSocketRouter.buildResponder()
         return HTTPServerBuilder { responder in
             GuardedChildChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-                limiter: limiter, firstByteTimeout: firstByteTimeout)
+                limits: limits, firstByteTimeout: firstByteTimeout)
         }
     }
 }

@@ -66,7 +66,10 @@ extension Hub {
         m.single("lockstep_devices_connected", "gauge", "Devices connected now.", Double(entries.filter { $0.state == "connected" }.count))
         m.single("lockstep_recording", "gauge", "1 while a session records.", session == nil ? 0 : 1)
         m.family("lockstep_connections_rate_limited_total", "counter", "New connections refused: over connection_rate_per_address.", [
-            ([("port", "http")], Double(httpRateLimiter.refusedCount)), ([("port", "data")], Double(dataServer.rateLimiter.refusedCount)),
+            ([("port", "http")], Double(httpLimits.rate.refusedCount)), ([("port", "data")], Double(dataServer.rateLimiter.refusedCount)),
+        ])
+        m.family("lockstep_connections_over_address_cap_total", "counter", "New connections refused: over connections_per_address_max.", [
+            ([("port", "http")], Double(httpLimits.open.refusedCount)), ([("port", "data")], Double(dataServer.openPerAddress.refusedCount)),
         ])
         m.single("lockstep_event_stream_clients", "gauge", "Clients of /api/v1/events now.", Double(events.clientCount))
         m.family("lockstep_device_up", "gauge", "1 while the device is connected, 0 when lost or gone.",

@@ -107,6 +107,7 @@ extension Hub {
             keep("http_idle_timeout_ms", \.httpIdleTimeoutMillis)
             keep("hello_timeout_ms", \.helloTimeoutMillis)
             keep("connection_rate_per_address", \.connectionRatePerAddress)
+            keep("connections_per_address_max", \.connectionsPerAddressMax)
             keep("ingest_engine", \.ingestEngine)
             keep("ingest_buffer_mib", \.ingestBufferMiB)
             keep("ingest_writes", \.ingestWrites)

@@ -69,12 +69,14 @@ public final class Hub: Sendable {
     /// CLOCK_REALTIME when the hub was made (process_start_time_seconds).
     let startedRealtimeNanos = HostClock.realtimeNanos()
 
-    /// Per-address limit on new HTTP connections (connection_rate_per_address).
-    let httpRateLimiter: ConnectionRateLimiter
+    /// Per-address limits on HTTP connections (connection_rate_per_address, connections_per_address_max).
+    let httpLimits: AddressLimits
 
     public init(configuration: HubConfiguration, logger: Logger) {
         self.settings = Locked(configuration)
-        httpRateLimiter = ConnectionRateLimiter(ratePerSecond: Double(configuration.connectionRatePerAddress))
+        httpLimits = AddressLimits(
+            rate: ConnectionRateLimiter(ratePerSecond: Double(configuration.connectionRatePerAddress)),
+            open: ConnectionsPerAddress(perAddressMax: configuration.connectionsPerAddressMax))
         self.logger = logger
     }
 
@@ -112,7 +114,8 @@ public final class Hub: Sendable {
                 configuration: DataServerConfiguration(
                     endpoint: try IPv4Endpoint(host: host, port: configuration.dataPort), frameBytesMax: Int(configuration.frameBytesMax),
                     connectionCountMax: configuration.dataConnectionsMax,
-                    connectionRatePerAddress: Double(configuration.connectionRatePerAddress)),
+                    connectionRatePerAddress: Double(configuration.connectionRatePerAddress),
+                    connectionsPerAddressMax: configuration.connectionsPerAddressMax),
                 delegate: self, engine: engine, logger: logger)
         } catch { throw StartupError("data port \(host):\(configuration.dataPort): \(error) (is another lockstepd running?)") }
         let sync: SyncService

@@ -40,6 +40,8 @@ public struct HubConfiguration: Sendable, Equatable {
     public var helloTimeoutMillis: Int64 = 5000
     /// New connections per second from one address, on the HTTP and data ports (bursts of twice that).
     public var connectionRatePerAddress = 50
+    /// Open connections one address may hold on the HTTP port, and on the data port (0: no cap).
+    public var connectionsPerAddressMax = 128
     /// "auto" (io_uring, falling back to POSIX I/O when it cannot start), "io_uring" (refuse to start
     /// without it) or "posix".
     public var ingestEngine = "auto"
@@ -196,6 +198,9 @@ public struct HubConfiguration: Sendable, Equatable {
         case "connection_rate_per_address":
             guard let number = value as? Int, number >= 0, number <= 100_000 else { throw fail("must be an integer 0-100000 (0: no limit)") }
             connectionRatePerAddress = number
+        case "connections_per_address_max":
+            guard let number = value as? Int, number >= 0, number <= 100_000 else { throw fail("must be an integer 0-100000 (0: no cap)") }
+            connectionsPerAddressMax = number
         case "ingest_engine":
             guard let text = value as? String, ["auto", "io_uring", "posix"].contains(text) else { throw fail("must be auto, io_uring or posix") }
             ingestEngine = text

@@ -24,16 +24,19 @@ public struct DataServerConfiguration: Sendable {
     public var handshakeTimeoutMillis: Int64
     /// New connections per second per address (0: no limit); bursts of twice that are allowed.
     public var connectionRatePerAddress: Double
+    /// Open connections one address may hold (0: no cap).
+    public var connectionsPerAddressMax: Int
 
     public init(
         endpoint: IPv4Endpoint, frameBytesMax: Int = 8 << 20, connectionCountMax: Int = 256, handshakeTimeoutMillis: Int64 = 5000,
-        connectionRatePerAddress: Double = 0
+        connectionRatePerAddress: Double = 0, connectionsPerAddressMax: Int = 0
     ) {
         self.endpoint = endpoint
         self.frameBytesMax = frameBytesMax
         self.connectionCountMax = connectionCountMax
         self.handshakeTimeoutMillis = handshakeTimeoutMillis
         self.connectionRatePerAddress = connectionRatePerAddress
+        self.connectionsPerAddressMax = connectionsPerAddressMax
     }
 }
 
@@ -49,6 +52,8 @@ public final class DataServer: Sendable {
 
     struct Entry {
         var fd: FileDescriptor
+        /// The peer's address, counted in `openPerAddress` while the entry exists.
+        var host: String
         var thread: PlatformThread?
         var sessionID: String?
         /// The thread has returned (its connection ended, or went to the engine).
@@ -67,6 +72,8 @@ public final class DataServer: Sendable {
     private let acceptThread = Locked<PlatformThread?>(nil)
     /// Per-address limit on new connections (configuration.connectionRatePerAddress).
     public let rateLimiter: ConnectionRateLimiter
+    /// Per-address cap on open connections (configuration.connectionsPerAddressMax).
+    public let openPerAddress: ConnectionsPerAddress
 
     /// Binds the data port. - Throws: `Errno` from socket/bind/listen (EADDRINUSE names a port conflict).
     public init(
@@ -77,6 +84,7 @@ public final class DataServer: Sendable {
         self.delegate = delegate
         self.logger = logger
         rateLimiter = ConnectionRateLimiter(ratePerSecond: configuration.connectionRatePerAddress)
+        openPerAddress = ConnectionsPerAddress(perAddressMax: configuration.connectionsPerAddressMax)
         listener = try Socket.listenTCP(configuration.endpoint)
         boundEndpoint = try Socket.localEndpoint(listener)
     }
@@ -104,21 +112,25 @@ public final class DataServer: Sendable {
     func admit(_ fd: FileDescriptor, peer: IPv4Endpoint) {
         reapFinished()
         guard rateLimiter.admit(peer.host) else {
-            try? Socket.sendAll(fd, DataHandshakeReply(error: .hubFull, nextSequence: 0).encoded())
-            try? fd.close()
-            logger.warning("data connection refused: too many connections per second from this address", metadata: ["peer": "\(peer)"])
+            refuse(fd, peer: peer, reason: "too many connections per second from this address")
             return
         }
         let id: Int? = live.withLock { state in
             guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
             state.nextID += 1
-            state.connections[state.nextID] = Entry(fd: fd)
+            state.connections[state.nextID] = Entry(fd: fd, host: peer.host)
             return state.nextID
         }
         guard let id else {
-            try? Socket.sendAll(fd, DataHandshakeReply(error: .hubFull, nextSequence: 0).encoded())
-            try? fd.close()
-            logger.warning("data connection refused: connection limit reached", metadata: ["peer": "\(peer)"])
+            refuse(fd, peer: peer, reason: "connection limit reached")
+            return
+        }
+        // Counted under the same lock as the entry's removal (closeConnection), so the count and
+        // the table never disagree.
+        let underCap = live.withLock { _ in openPerAddress.opened(peer.host) }
+        guard underCap else {
+            _ = live.withLock { $0.connections.removeValue(forKey: id) }
+            refuse(fd, peer: peer, reason: "this address holds \(configuration.connectionsPerAddressMax) connections already")
             return
         }
         let connection = DataConnection(
@@ -142,11 +154,19 @@ public final class DataServer: Sendable {
         }
     }
 
+    /// Answers `hub_full` and closes a connection that is not admitted.
+    func refuse(_ fd: FileDescriptor, peer: IPv4Endpoint, reason: String) {
+        try? Socket.sendAll(fd, DataHandshakeReply(error: .hubFull, nextSequence: 0).encoded())
+        try? fd.close()
+        logger.warning("data connection refused: \(reason)", metadata: ["peer": "\(peer)"])
+    }
+
     /// Forgets and closes connection `id` (its thread, if still recorded, goes to the reaper).
     func closeConnection(_ id: Int) {
         let entry = live.withLock { state -> Entry? in
             guard let entry = state.connections.removeValue(forKey: id) else { return nil }
             if let thread = entry.thread { state.finished.append(thread) }
+            openPerAddress.closed(entry.host)
             return entry
         }
         try? entry?.fd.close()

@@ -46,3 +46,44 @@ public final class ConnectionRateLimiter: Sendable {
         return admitted
     }
 }
+
+// A per-address cap on open connections: one host may hold at most `perAddressMax` connections on a
+// listener at once, so a single host cannot take the whole listener's connection budget (it may still
+// open new ones at the rate limit, each closed at once while it is over the cap).
+public final class ConnectionsPerAddress: Sendable {
+    public let perAddressMax: Int
+    private let open = Locked<[String: Int]>([:])
+    private let refused = Locked(0)
+
+    /// - Parameter perAddressMax: open connections one address may hold; 0 disables the cap.
+    public init(perAddressMax: Int) {
+        self.perAddressMax = perAddressMax
+    }
+
+    /// Connections refused so far for being over the cap.
+    public var refusedCount: Int { refused.withLock { $0 } }
+
+    /// Open connections from `address` now.
+    public func count(_ address: String) -> Int { open.withLock { $0[address] ?? 0 } }
+
+    /// Counts a new connection from `address` if it is under the cap; a `true` must be paired with
+    /// one `closed(address)`.
+    public func opened(_ address: String) -> Bool {
+        let admitted = open.withLock { table -> Bool in
+            let current = table[address] ?? 0
+            guard perAddressMax == 0 || current < perAddressMax else { return false }
+            table[address] = current + 1
+            return true
+        }
+        if !admitted { refused.withLock { $0 += 1 } }
+        return admitted
+    }
+
+    /// Forgets one connection from `address` that `opened` admitted.
+    public func closed(_ address: String) {
+        open.withLock { table in
+            guard let current = table[address] else { return }
+            table[address] = current > 1 ? current - 1 : nil
+        }
+    }
+}

@@ -1,6 +1,6 @@
-// Limits a hostile or broken client meets before any handler: the per-address connection rate (HTTP
-// and, through the same limiter, the data port), the HTTP idle timeout, and the control channel's
-// hello deadline. Each is set low here so the test is short; the defaults are in HubConfiguration.
+// Limits a hostile or broken client meets before any handler: the per-address connection rate and
+// open-connection cap (HTTP and, through the same classes, the data port), the HTTP idle timeout, and
+// the control channel's hello deadline. Each is set low here so the test is short; the defaults are in HubConfiguration.
 import Dispatch
 import Foundation
 import Platform
@@ -62,8 +62,53 @@ func readUntilClosed(_ fd: FileDescriptor, seconds: Int64) -> (bytes: [UInt8], c
             return count
         }
         #expect(answered >= 10 && answered < 25, "a burst of 10 plus 5/s refill while 40 connections ran: \(answered) answered")
-        #expect(testHub.hub.httpRateLimiter.refusedCount >= 15)
+        #expect(testHub.hub.httpLimits.rate.refusedCount >= 15)
         #expect(testHub.hub.metricsText().contains("lockstep_connections_rate_limited_total{port=\"http\"}"))
+        await testHub.stop()
+    }
+
+    @Test func theOpenConnectionCapCountsPerAddress() {
+        let cap = ConnectionsPerAddress(perAddressMax: 2)
+        #expect(cap.opened("10.0.0.1") && cap.opened("10.0.0.1"))
+        #expect(!cap.opened("10.0.0.1"), "a third open connection is refused")
+        #expect(cap.opened("10.0.0.2"), "another address is unaffected")
+        cap.closed("10.0.0.1")
+        #expect(cap.count("10.0.0.1") == 1 && cap.opened("10.0.0.1"), "a closed connection frees its place")
+        cap.closed("10.0.0.9")  // never counted: nothing goes negative
+        #expect(cap.count("10.0.0.9") == 0 && cap.refusedCount == 1)
+        #expect((0..<1000).allSatisfy { _ in ConnectionsPerAddress(perAddressMax: 0).opened("x") }, "0 disables the cap")
+    }
+
+    @Test func oneAddressCannotHoldMoreThanItsShareOfConnections() async throws {
+        let testHub = try await TestHub.start(engine: "posix") { $0.connectionsPerAddressMax = 4 }
+        let (http, data) = (testHub.httpPort, testHub.hub.dataEndpoint)
+        let (httpRefused, httpAfterClose, dataReply) = try await offPool { () -> (Bool, Bool, [UInt8]) in
+            let held = try (0..<4).map { _ in try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http)) }
+            defer { for fd in held { try? fd.close() } }
+            HostClock.sleep(nanos: 200_000_000)  // the guard counts a connection when its pipeline is built
+            let fifth = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http))
+            defer { try? fifth.close() }
+            try? Socket.sendAll(fifth, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let refused = readUntilClosed(fifth, seconds: 3)
+            try? held[0].close()
+            HostClock.sleep(nanos: 200_000_000)
+            let next = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http))
+            defer { try? next.close() }
+            try Socket.sendAll(next, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+            let answered = String(decoding: readUntilClosed(next, seconds: 3).bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200")
+            // The data port: four silent connections held, the fifth is told hub_full.
+            let dataHeld = try (0..<4).map { _ in try Socket.connectTCP(data) }
+            defer { for fd in dataHeld { try? fd.close() } }
+            HostClock.sleep(nanos: 200_000_000)
+            let dataFifth = try Socket.connectTCP(data)
+            defer { try? dataFifth.close() }
+            return (refused.closed && refused.bytes.isEmpty, answered, readUntilClosed(dataFifth, seconds: 3).bytes)
+        }
+        #expect(httpRefused, "the fifth HTTP connection from one address is closed unanswered")
+        #expect(httpAfterClose, "closing one makes room for the next")
+        #expect((try? DataHandshakeReply.decode(dataReply.span))?.error == .hubFull, "the fifth data connection is told hub_full")
+        #expect(testHub.hub.httpLimits.open.refusedCount == 1 && testHub.hub.dataServer.openPerAddress.refusedCount == 1)
+        #expect(testHub.hub.metricsText().contains("lockstep_connections_over_address_cap_total{port=\"data\"} 1"))
         await testHub.stop()
     }
 
