@@ -34,6 +34,7 @@ test: deps
 	scripts/dashboard-e2e.sh .build/debug
 	scripts/diskfull-e2e.sh .build/debug
 	scripts/slowdisk-e2e.sh .build/debug
+	scripts/tls-e2e.sh .build/debug
 	scripts/bench-schema.sh .build/debug
 	scripts/install-test.sh
 

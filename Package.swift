@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.20.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.6.0"),
+        // TLS for the HTTP listener and the device's control connection (already built for WSClient).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
@@ -75,6 +77,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -86,6 +89,7 @@ let package = Package(
                 "Wire", "Timing", "Platform", "TimeSync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The HTTP API client shared by the CLI and the benchmark tool.
@@ -125,7 +129,8 @@ let package = Package(
         .testTarget(
             name: "TimeSyncTests",
             dependencies: ["TimeSync", "Platform", "Wire", "Timing", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire", "TestSupport"]),
+        .testTarget(
+            name: "ControllerTests", dependencies: ["Controller", "DeviceAgent", "Ingest", "Wire", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TidyTests"),
     ]
 )

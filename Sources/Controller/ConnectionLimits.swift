@@ -8,6 +8,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOSSL
 import Platform
 import Wire
 
@@ -65,8 +66,9 @@ final class ConnectionGuardHandler: ChannelInboundHandler {
     }
 }
 
-/// Hummingbird's HTTP/1 + WebSocket child channel behind the per-address limits, with
-/// `ConnectionGuardHandler` in front. A refused connection is closed before any HTTP handler exists.
+/// Hummingbird's HTTP/1 + WebSocket child channel behind the per-address limits, with TLS (when on)
+/// and then `ConnectionGuardHandler` in front, so the guard sees the decrypted request head. A refused
+/// connection is closed before any TLS or HTTP handler exists.
 struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let channel: any Channel
@@ -77,6 +79,7 @@ struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let limits: AddressLimits
     let firstByteTimeout: TimeAmount
+    let tls: NIOSSLContext?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let address = channel.remoteAddress?.ipAddress
@@ -86,6 +89,8 @@ struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             }
         }
         return channel.eventLoop.makeCompletedFuture {
+            // The head deadline runs from here, so it also bounds a TLS handshake that never ends.
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             let guardHandler = ConnectionGuardHandler(limits: limits, firstByteTimeout: firstByteTimeout, countedAddress: address)
             try channel.pipeline.syncOperations.addHandler(guardHandler)
         }.flatMap { base.setup(channel: channel, logger: logger).map { Value(channel: channel, admitted: $0) } }
@@ -101,13 +106,13 @@ extension HTTPServerBuilder {
     /// HTTP/1 with the control WebSocket upgrade, behind the connection guard.
     static func guardedHTTP1WebSocket(
         webSocketRouter: Router<APIContext>, configuration: HTTP1WebSocketUpgradeChannel.Configuration, limits: AddressLimits,
-        firstByteTimeout: TimeAmount
+        firstByteTimeout: TimeAmount, tls: NIOSSLContext?
     ) -> HTTPServerBuilder {
         let webSocketResponder = webSocketRouter.buildResponder()
         return HTTPServerBuilder { responder in
             GuardedChildChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-                limits: limits, firstByteTimeout: firstByteTimeout)
+                limits: limits, firstByteTimeout: firstByteTimeout, tls: tls)
         }
     }
 }

@@ -32,7 +32,8 @@ extension Hub {
             server: .guardedHTTP1WebSocket(
                 webSocketRouter: router,
                 configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: ControlLimits.messageBytesMax)),
-                limits: httpLimits, firstByteTimeout: .milliseconds(min(configuration.httpIdleTimeoutMillis, 10_000))),
+                limits: httpLimits, firstByteTimeout: .milliseconds(min(configuration.httpIdleTimeoutMillis, 10_000)),
+                tls: listenerTLS.withLock { $0 }?.context),
             configuration: .init(
                 address: .hostname(configuration.bindHost, port: Int(configuration.httpPort)), serverName: "lockstepd",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.httpConnectionsMax)),

@@ -108,6 +108,8 @@ extension Hub {
             keep("hello_timeout_ms", \.helloTimeoutMillis)
             keep("connection_rate_per_address", \.connectionRatePerAddress)
             keep("connections_per_address_max", \.connectionsPerAddressMax)
+            keep("tls_certificate", \.tlsCertificate)
+            keep("tls_private_key", \.tlsPrivateKey)
             keep("ingest_engine", \.ingestEngine)
             keep("ingest_buffer_mib", \.ingestBufferMiB)
             keep("ingest_writes", \.ingestWrites)

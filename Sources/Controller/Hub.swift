@@ -69,6 +69,8 @@ public final class Hub: Sendable {
     /// CLOCK_REALTIME when the hub was made (process_start_time_seconds).
     let startedRealtimeNanos = HostClock.realtimeNanos()
 
+    /// The HTTP listener's TLS (tls_certificate, tls_private_key), loaded by startServices; nil: plain HTTP.
+    let listenerTLS = Locked<ListenerTLS?>(nil)
     /// Per-address limits on HTTP connections (connection_rate_per_address, connections_per_address_max).
     let httpLimits: AddressLimits
 
@@ -95,6 +97,10 @@ public final class Hub: Sendable {
             throw StartupError(
                 "bind \(configuration.bindHost) is reachable from the network: set operator_token (or LOCKSTEP_OPERATOR_TOKEN) "
                     + "so that only operators can start and stop recordings")
+        }
+        if let tls = try configuration.makeListenerTLS() {
+            listenerTLS.withLock { $0 = tls }
+            logger.notice("TLS on the HTTP listener: \(tls.certificate), valid until \(HubConfiguration.utc(tls.notValidAfter))")
         }
         try FileIO.makeDirectories(configuration.dataDirectory + "/sessions")
         // One hub per data folder: recovery must never cut the files of a session another hub writes.

@@ -57,6 +57,10 @@ public struct HubConfiguration: Sendable, Equatable {
     /// Bearer token the HTTP API and /metrics require (nil: open). Required when `bind` is not a
     /// loopback address; LOCKSTEP_OPERATOR_TOKEN in lockstepd's environment overrides the file.
     public var operatorToken: String?
+    /// PEM certificate (chain) and private key of the HTTP listener: with both set it serves only
+    /// HTTPS and WSS (docs/security.md, "TLS").
+    public var tlsCertificate: String?
+    public var tlsPrivateKey: String?
     public static let operatorTokenBytesMin = 16
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -82,6 +86,9 @@ public struct HubConfiguration: Sendable, Equatable {
         "http_idle_timeout_ms": "an HTTP connection with no request in flight is closed after this (default 30000)",
         "hello_timeout_ms": "a control WebSocket must send hello within this after connecting (default 5000)",
         "connection_rate_per_address": "new connections per second from one address, HTTP and data ports; 0 = no limit (default 50)",
+        "connections_per_address_max": "connections one address may hold open, per port (HTTP, data); 0 = no cap (default 128)",
+        "tls_certificate": "PEM certificate chain of the HTTP listener; with tls_private_key it serves HTTPS and WSS only",
+        "tls_private_key": "PEM private key of tls_certificate",
         "sync_rate_hz": "steady time-sync exchange rate per device",
         "sync_hardware_interface": "interface whose NIC stamps sync packets (needs a PHC and CAP_NET_ADMIN)",
         "sync_pcap_interface": "interface to capture sync packets on as a cross-check (needs CAP_NET_RAW)",
@@ -213,6 +220,9 @@ public struct HubConfiguration: Sendable, Equatable {
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
             ingestBufferMiB = Int(number)
+        case "tls_certificate", "tls_private_key":
+            guard let text = value as? String, !text.isEmpty else { throw fail("must be the path of a PEM file") }
+            if key == "tls_certificate" { tlsCertificate = text } else { tlsPrivateKey = text }
         case "operator_token":
             guard let text = value as? String else { throw fail("must be a string") }
             operatorToken = try Self.checkedOperatorToken(text, fail: fail)
@@ -248,6 +258,11 @@ public struct HubConfiguration: Sendable, Equatable {
         }
         if frameBytesMax > 256 << 20 {
             throw ConfigurationError(path: path, key: "frame_bytes_max", reason: "must be at most 268435456 (256 MiB)")
+        }
+        if (tlsCertificate == nil) != (tlsPrivateKey == nil) {
+            throw ConfigurationError(
+                path: path, key: tlsCertificate == nil ? "tls_private_key" : "tls_certificate",
+                reason: "tls_certificate and tls_private_key go together: set both to serve HTTPS, or neither")
         }
         if ingestEngine != "posix", let problem = ingestEngineConfiguration.problem {
             throw ConfigurationError(path: path, key: "ingest_buffer_mib", reason: problem)

@@ -3,6 +3,7 @@
 // lockstep-bench run it as the simulated device.
 import HummingbirdWSClient
 import Logging
+import NIOSSL
 import Platform
 import TimeSync
 import Wire
@@ -17,6 +18,11 @@ public struct AgentConfiguration: Sendable {
     public var clock: DeviceClock
     /// Send a flash marker this often while recording (0 = never).
     public var markerIntervalMillis: Int64
+    /// With TLS: the PEM file of the certificates to trust (the hub's own, or the CA that signed it),
+    /// and the name the hub's certificate must carry. The control channel then uses WSS and fails
+    /// unless the hub proves that name under one of those certificates.
+    public var tlsTrustRoots: String?
+    public var tlsServerName = "lockstep-hub"
 
     public init(hubHost: String, httpPort: UInt16, deviceID: String, token: String, model: String = "lockstep-sim",
                 profiles: [StreamProfile], clock: DeviceClock, markerIntervalMillis: Int64 = 2000) {
@@ -135,8 +141,18 @@ public final class DeviceAgent: Sendable {
     }
 
     func connectOnce() async throws {
-        let url = "ws://\(configuration.hubHost):\(configuration.httpPort)/control"
-        try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: ControlLimits.messageBytesMax), logger: logger) {
+        var tls: TLSConfiguration?
+        if let roots = configuration.tlsTrustRoots {
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.trustRoots = .file(roots)
+            client.certificateVerification = .fullVerification
+            client.minimumTLSVersion = .tlsv12
+            tls = client
+        }
+        let url = "\(tls == nil ? "ws" : "wss")://\(configuration.hubHost):\(configuration.httpPort)/control"
+        let webSocket = WebSocketClientConfiguration(
+            maxFrameSize: ControlLimits.messageBytesMax, sniHostname: tls == nil ? nil : configuration.tlsServerName)
+        try await WebSocketClient.connect(url: url, configuration: webSocket, tlsConfiguration: tls, logger: logger) {
             inbound, outbound, _ in
             let send: @Sendable (ControlMessage, String?) async throws -> Void = { message, re in
                 try await outbound.write(.text(ControlEnvelope(id: self.nextID(), re: re, message: message).encoded()))

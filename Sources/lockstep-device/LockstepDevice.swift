@@ -28,11 +28,15 @@ struct LockstepDevice: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel: String = "notice"
     @Option(help: "Append each durable acknowledgement as a JSON line to this file (fault-injection tests check them).")
     var ackFile: String?
+    @Option(help: "Connect with TLS (WSS), trusting the certificates in this PEM file: the hub's own, or its CA.")
+    var tlsCa: String?
+    @Option(help: "With --tls-ca: the name the hub's certificate must carry.") var tlsServerName = "lockstep-hub"
 
     func validate() throws {
         guard (1...256).contains(devices) else { throw ValidationError("--devices must be 1 to 256") }
         guard StreamProfile.set(named: profile) != nil else { throw ValidationError("unknown --profile \(profile)") }
         guard rateScale > 0, rateScale <= 16 else { throw ValidationError("--rate-scale must be in (0, 16]") }
+        if let tlsCa, !FileManager.default.isReadableFile(atPath: tlsCa) { throw ValidationError("--tls-ca \(tlsCa): cannot read the file") }
     }
 
     func run() async throws {
@@ -47,14 +51,15 @@ struct LockstepDevice: AsyncParsableCommand {
             let deviceID = devices == 1 ? id : String(format: "%@-%02d", id, index + 1)
             let clock = DeviceClock(
                 offsetNanos: Int64(((offsetMs + Double(index) * offsetStepMs) * 1e6).rounded()), skewPPM: skewPpm, anchorNanos: anchor)
-            return DeviceAgent(
-                configuration: AgentConfiguration(
-                    hubHost: hub, httpPort: httpPort, deviceID: deviceID, token: token,
-                    profiles: StreamProfile.set(named: profile, scale: rateScale)!, clock: clock,
-                    markerIntervalMillis: Int64(markerInterval * 1000)),
-                logger: logger)
+            var configuration = AgentConfiguration(
+                hubHost: hub, httpPort: httpPort, deviceID: deviceID, token: token,
+                profiles: StreamProfile.set(named: profile, scale: rateScale)!, clock: clock,
+                markerIntervalMillis: Int64(markerInterval * 1000))
+            configuration.tlsTrustRoots = tlsCa
+            configuration.tlsServerName = tlsServerName
+            return DeviceAgent(configuration: configuration, logger: logger)
         }
-        logger.notice("running \(agents.count) device(s) against \(hub):\(httpPort)")
+        logger.notice("running \(agents.count) device(s) against \(hub):\(httpPort)\(tlsCa == nil ? "" : " over TLS (\(tlsServerName))")")
         let acknowledgements = try ackFile.map { try AcknowledgementLog(path: $0) }
         // SIGUSR1 cuts every data connection (a Wi-Fi drop, for tests): the devices reconnect and resume.
         signal(SIGUSR1, SIG_IGN)

@@ -1,7 +1,7 @@
 // Finding the local appliance without configuration: --hub / $LOCKSTEP_HUB first; otherwise the
 // installed configuration (/etc/lockstep/lockstepd.yaml, or $LOCKSTEP_CONFIG) gives the HTTP port,
-// and, when this user may read it (root, or the lockstep group), the operator token; otherwise
-// http://127.0.0.1:8750.
+// and, when this user may read it (root, or the lockstep group), the operator token, and https when
+// it sets tls_certificate; otherwise http://127.0.0.1:8750.
 import Foundation
 import Yams
 
@@ -26,6 +26,7 @@ struct LocalHub: Equatable {
         let port = config["http_port"] as? Int ?? 8750
         let bind = config["bind"] as? String ?? "127.0.0.1"
         let host = bind == "0.0.0.0" || bind.hasPrefix("127.") ? "127.0.0.1" : bind
-        return "http://\(host):\(port)"
+        let scheme = config["tls_certificate"] == nil ? "http" : "https"
+        return "\(scheme)://\(host):\(port)"
     }
 }

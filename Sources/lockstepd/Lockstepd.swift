@@ -75,6 +75,10 @@ struct Lockstepd: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if checkConfig {
+            do { _ = try settings.makeListenerTLS() } catch {
+                FileHandle.standardError.write(Data("lockstepd: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
             print("configuration OK\(config.map { " (\($0))" } ?? " (built-in defaults)")")
             return
         }

@@ -6,6 +6,19 @@ import Testing
 @testable import Controller
 
 @Suite struct OperationsTests {
+    /// Every key the parser accepts is documented, and every documented key is accepted.
+    @Test func everyConfigurationKeyIsDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/configuration.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let documented = Set(text.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `"), let end = line.dropFirst(3).firstIndex(of: "`") else { return nil }
+            return String(line[line.index(line.startIndex, offsetBy: 3)..<end])
+        })
+        let accepted = Set(HubConfiguration.keys.keys)
+        #expect(accepted.subtracting(documented).isEmpty, "accepted but not in docs/configuration.md: \(accepted.subtracting(documented).sorted())")
+        #expect(documented.subtracting(accepted).isEmpty, "documented but refused: \(documented.subtracting(accepted).sorted())")
+    }
+
     @Test func reloadAppliesTokensAndTimingAndNamesRestartOnlyKeys() throws {
         var original = HubConfiguration()
         original.deviceTokens = ["a": "one"]
