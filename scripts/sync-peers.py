@@ -345,6 +345,7 @@ def main():
     p.add_argument("--peers", default=",".join(PEERS), help="comma list of chrony,ptp4l,lsl (default all)")
     p.add_argument("--workdir", help="keep configs and logs in a new subfolder here (default: a temp dir, removed)")
     p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    p.add_argument("--output", help="also write the JSON object to this file")
     p.add_argument("--setup", choices=("direct", "switch"), help="standalone: build (and remove) our own namespaces")
     p.add_argument("--load", choices=("none", "tcp"), default="none", help="standalone: a TCP stream client -> server")
     p.add_argument("--load-mbit", type=float, default=800, help="pace of --load tcp (default 800)")
@@ -385,6 +386,9 @@ def main():
             log(f"configs and logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    if a.output:
+        with open(a.output, "w") as handle:
+            json.dump(results, handle)
     if a.json:
         print(json.dumps(results, indent=2))
     for name, r in results.items() if not a.json else ():

@@ -63,15 +63,18 @@ extension Hub {
                 throw WireError(.invalidMessage, "device \(hello.deviceID) rejoined the recording with different streams")
             }
             s.nextConnectionID += 1
+            let dataKey = s.devices[hello.deviceID]?.dataKey ?? newDataKey()
             s.devices[hello.deviceID] = DeviceEntry(
-                hello: hello, syncKey: key, outbound: outbound, connectionID: s.nextConnectionID, state: "connected",
+                hello: hello, syncKey: key, dataKey: dataKey, outbound: outbound, connectionID: s.nextConnectionID, state: "connected",
                 connectedHubNanos: now, lastSeenHubNanos: now)
             return s.nextConnectionID
         }
         syncService.register(deviceID: hello.deviceID, key: key)
+        let dataKey = state.withLock { $0.devices[hello.deviceID]?.dataKey } ?? ""
         let welcome = Welcome(
             hubID: configuration.hubID, deviceID: hello.deviceID, dataPort: dataEndpoint.port, syncPort: syncEndpoint.port,
-            syncKey: key, heartbeatIntervalMillis: configuration.heartbeatIntervalMillis, lostAfterMillis: configuration.lostAfterMillis,
+            syncKey: key, dataKey: dataKey, heartbeatIntervalMillis: configuration.heartbeatIntervalMillis,
+            lostAfterMillis: configuration.lostAfterMillis,
             frameBytesMax: configuration.frameBytesMax, hubTimeNanos: now)
         send(.welcome(welcome), to: hello.deviceID, re: re)
         logger.info("device joined", metadata: ["device": "\(hello.deviceID)", "streams": "\(hello.streams.count)"])

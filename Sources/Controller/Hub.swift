@@ -16,6 +16,9 @@ public let softwareVersion = "0.1.0"
 struct DeviceEntry: Sendable {
     var hello: Hello
     var syncKey: UInt64
+    /// What the device presents in data handshakes instead of its token (welcome's data_key): made when
+    /// the device id first joins this hub process and kept across its reconnections, so streams resume.
+    var dataKey: String
     var outbound: WebSocketOutboundWriter?
     var connectionID: Int
     var state: String  // "connected", "lost", "left"
@@ -180,6 +183,15 @@ public final class Hub: Sendable {
 
     func newSyncKey() -> UInt64 { keySource.withLock { $0.next() } }
 
+    /// 128 random bits as 32 lowercase hex digits (welcome's data_key).
+    func newDataKey() -> String {
+        let words = keySource.withLock { [$0.next() as UInt64, $0.next() as UInt64] }
+        return words.map { word in
+            let hex = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+
     func recordSample(deviceID: String, _ sample: SyncSample, source: String, accepted: Bool) {
         let session = state.withLock { $0.session }
         guard let session, session.isParticipant(deviceID) else { return }
@@ -222,9 +234,11 @@ public struct StartupError: Error, CustomStringConvertible {
 extension Hub: DataChannelDelegate {
     public func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint, socket: FileDescriptor) -> Result<StreamWriter, WireError> {
         let (entry, session) = state.withLock { ($0.devices[handshake.deviceID], $0.session) }
-        guard let entry, configuration.accepts(deviceID: handshake.deviceID, token: handshake.token),
-            constantTimeEquals(entry.hello.token, handshake.token)
-        else { return .failure(WireError(.unauthorized, "unknown device or bad token on the data channel")) }
+        // The data key from welcome (the device's token never needs to cross this plain port), or the
+        // token itself for devices that predate data keys; either way the device must be joined.
+        guard let entry, constantTimeEquals(entry.dataKey, handshake.token)
+            || (configuration.accepts(deviceID: handshake.deviceID, token: handshake.token) && constantTimeEquals(entry.hello.token, handshake.token))
+        else { return .failure(WireError(.unauthorized, "unknown device or bad key on the data channel")) }
         guard let session, session.id == handshake.sessionID else {
             return .failure(WireError(.noSession, "session \(handshake.sessionID) is not recording"))
         }

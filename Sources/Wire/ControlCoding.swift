@@ -103,10 +103,14 @@ extension Welcome {
         guard keyText.utf8.count == 16, let key = UInt64(keyText, radix: 16) else {
             throw f.invalid("sync_key", "16 hexadecimal digits")
         }
+        let dataKey = try f.string("data_key", byteCountMax: 32)
+        guard dataKey.utf8.count == 32, dataKey.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw f.invalid("data_key", "32 lowercase hexadecimal digits")
+        }
         self.init(
             hubID: try f.string("hub_id", byteCountMax: 64), deviceID: try f.string("device_id", byteCountMax: 64),
             dataPort: UInt16(try f.int("data_port", in: 1...65535)), syncPort: UInt16(try f.int("sync_port", in: 1...65535)),
-            syncKey: key, heartbeatIntervalMillis: try f.int("heartbeat_interval_ms", in: 1...3_600_000),
+            syncKey: key, dataKey: dataKey, heartbeatIntervalMillis: try f.int("heartbeat_interval_ms", in: 1...3_600_000),
             lostAfterMillis: try f.int("lost_after_ms", in: 1...3_600_000),
             frameBytesMax: try f.int("frame_bytes_max", in: 1...Int64(UInt32.max)), hubTimeNanos: try f.instant("hub_time_ns"))
     }
@@ -116,6 +120,7 @@ extension Welcome {
         return [
             "hub_id": .string(hubID), "device_id": .string(deviceID), "data_port": .int(Int64(dataPort)),
             "sync_port": .int(Int64(syncPort)), "sync_key": .string(String(repeating: "0", count: 16 - hex.count) + hex),
+            "data_key": .string(dataKey),
             "heartbeat_interval_ms": .int(heartbeatIntervalMillis), "lost_after_ms": .int(lostAfterMillis),
             "frame_bytes_max": .int(frameBytesMax), "hub_time_ns": .int(hubTimeNanos),
         ]

@@ -67,13 +67,16 @@ public struct Welcome: Sendable, Equatable {
     public var syncPort: UInt16
     /// The 64-bit key the device must echo in every sync packet, as 16 hex digits in JSON.
     public var syncKey: UInt64
+    /// 32 hex digits the device presents in its data handshakes in place of its token, so the token
+    /// itself never crosses the plain data port (the control channel may be TLS; the data port is not).
+    public var dataKey: String
     public var heartbeatIntervalMillis: Int64
     public var lostAfterMillis: Int64
     public var frameBytesMax: Int64
     public var hubTimeNanos: Int64
 
     public init(
-        hubID: String, deviceID: String, dataPort: UInt16, syncPort: UInt16, syncKey: UInt64,
+        hubID: String, deviceID: String, dataPort: UInt16, syncPort: UInt16, syncKey: UInt64, dataKey: String,
         heartbeatIntervalMillis: Int64, lostAfterMillis: Int64, frameBytesMax: Int64, hubTimeNanos: Int64
     ) {
         self.hubID = hubID
@@ -81,6 +84,7 @@ public struct Welcome: Sendable, Equatable {
         self.dataPort = dataPort
         self.syncPort = syncPort
         self.syncKey = syncKey
+        self.dataKey = dataKey
         self.heartbeatIntervalMillis = heartbeatIntervalMillis
         self.lostAfterMillis = lostAfterMillis
         self.frameBytesMax = frameBytesMax

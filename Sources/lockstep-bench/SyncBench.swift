@@ -20,12 +20,22 @@ struct SyncBench: AsyncParsableCommand {
     @Option(help: "As root, also run one device under unshare --time --monotonic S (0 = off).") var unshareSeconds: Int = 1000
     @Option(help: "Also capture the sync packets on this interface (libpcap, as root): socket stamps minus the capture's.")
     var pcap: String?
+    @Option(help: "With --netns: also run these peers on the same link at the same time (chrony, ptp4l, lsl; comma-separated).")
+    var compare: String?
+    @Option(help: "The peers' runner (default: scripts/sync-peers.py of the source tree).") var peersScript: String?
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var network: NetnsOptions
 
     func validate() throws {
         guard ["none", "ingest"].contains(load) else { throw ValidationError("--load must be none or ingest") }
         guard (1...64).contains(devices), duration.seconds >= 2 else { throw ValidationError("--devices 1...64 and --duration ≥ 2") }
+        if let compare {
+            guard network.netns else { throw ValidationError("--compare needs --netns: the peers run between the two namespaces") }
+            let unknown = compare.split(separator: ",").map(String.init).filter { !PeerComparison.known.contains($0) }
+            guard unknown.isEmpty else {
+                throw ValidationError("--compare: unknown peer \(unknown.joined(separator: ", ")) (known: chrony, ptp4l, lsl)")
+            }
+        }
     }
 
     func run() async throws {
@@ -65,6 +75,11 @@ struct SyncBench: AsyncParsableCommand {
         defer { children.forEach { $0.stop() } }
         try await waitForDevices(client, count: devices + (useNamespace ? 1 : 0))
         if load == "ingest" { _ = try await client.post("sessions", .object(["name": .string("sync-bench")])) }
+        let peers = try compare.map { list in
+            try PeerComparison.start(
+                peers: list.split(separator: ",").map(String.init), script: try PeerComparison.script(peersScript), network: network,
+                seconds: duration.seconds, workDirectory: base)
+        }
         try await Task.sleep(nanoseconds: 3_000_000_000)
         var errors: [String: [Double]] = [:]
         var skewErrors: [String: Double] = [:]
@@ -94,13 +109,19 @@ struct SyncBench: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 250_000_000)
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        // The peers started with this run's 3-s warm-up, discard their own first 10 s and then measure
+        // as long as this run did: they end about 7 s after it, still under the same load.
+        let compared = peers?.finish(timeoutSeconds: 60)
         if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
         let crossCheck: JSONValue? = pcap == nil ? nil : try await client.get("status")["pcap_cross_check"]
-        report(errors, skewErrors: skewErrors, crossCheck: crossCheck, truth: truthText, source: sources.sorted().joined(separator: "+"))
+        report(errors, skewErrors: skewErrors, crossCheck: crossCheck, compared: compared, truth: truthText,
+               source: sources.sorted().joined(separator: "+"))
     }
 
     /// `skewErrors`: each device's |estimated − true skew| in ppm at the end of the run.
-    func report(_ errors: [String: [Double]], skewErrors: [String: Double], crossCheck: JSONValue?, truth: String, source: String) {
+    func report(
+        _ errors: [String: [Double]], skewErrors: [String: Double], crossCheck: JSONValue?, compared: JSONValue?, truth: String, source: String
+    ) {
         let all = errors.values.flatMap { $0 }.sorted()
         guard !all.isEmpty else {
             FileHandle.standardError.write(Data("lockstep-bench sync: no estimates were collected\n".utf8))
@@ -120,6 +141,7 @@ struct SyncBench: AsyncParsableCommand {
                 "error_us": stats(all), "samples": .int(Int64(all.count)), "truth": .string(truth), "load": .string(load),
                 "timestamp_source": .string(source),
                 "pcap_cross_check": crossCheck ?? .null,
+                "compare": compared ?? .null,
                 "skew_error_ppm_at_end": skewWorst.isNaN ? .null : .double((skewWorst * 1000).rounded() / 1000),
                 "duration_s": .double(duration.seconds),
                 "link": .string(network.linkDescription),
@@ -135,6 +157,20 @@ struct SyncBench: AsyncParsableCommand {
             print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", id, value["median"].doubleValue ?? 0, value["p95"].doubleValue ?? 0,
                          value["p99"].doubleValue ?? 0, value["max"].doubleValue ?? 0))
         }
+        guard let compared else { return }
+        print("peers on the same link, same load, same time (true offset 0 between the namespaces):")
+        for peer in PeerComparison.known where compared[peer] != .null {
+            let result = compared[peer]
+            guard result["available"] == .bool(true) else {
+                print(String(format: "%-10@ unavailable: %@", peer, result["reason"].text))
+                continue
+            }
+            let error = result["error_us"]
+            print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f   (%lld estimates)", peer, error["median"].doubleValue ?? 0,
+                         error["p95"].doubleValue ?? 0, error["p99"].doubleValue ?? 0, error["max"].doubleValue ?? 0,
+                         result["samples"].int64Value ?? 0))
+        }
+        if compared["error"] != .null { print("peers: \(compared["error"].text)") }
     }
 }
 

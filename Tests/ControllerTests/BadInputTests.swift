@@ -90,6 +90,13 @@ func rawData(port: UInt16, _ handshake: DataHandshake) throws -> (FileDescriptor
             streamID: 1, resumeFrom: 0, deviceID: "good-1", token: "nope", sessionID: session.id))
         #expect(badTokenReply.error == .unauthorized)
         #expect(closedByHub(badToken))
+        // One device's data key does not open another device's streams.
+        let otherKey = try #require(testHub.hub.state.withLock { $0.devices["good-2"]?.dataKey })
+        let (borrowedKey, borrowedReply) = try rawData(port: dataPort, DataHandshake(
+            streamID: 1, resumeFrom: 0, deviceID: "good-1", token: otherKey, sessionID: session.id))
+        #expect(borrowedReply.error == .unauthorized)
+        #expect(closedByHub(borrowedKey))
+        try? borrowedKey.close()
         let (unknownStream, unknownReply) = try rawData(port: dataPort, DataHandshake(
             streamID: 99, resumeFrom: 0, deviceID: "good-1", token: "lockstep-dev", sessionID: session.id))
         #expect(unknownReply.error == .unknownStream)

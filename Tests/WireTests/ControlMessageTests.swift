@@ -39,6 +39,7 @@ import Testing
     static let all: [ControlMessage] = [
         .hello(hello),
         .welcome(Welcome(hubID: "lab", deviceID: "phone-01", dataPort: 8751, syncPort: 8752, syncKey: 0x0123_4567_89AB_CDEF,
+                         dataKey: "00112233445566778899aabbccddeeff",
                          heartbeatIntervalMillis: 1000, lostAfterMillis: 5000, frameBytesMax: 8_388_608, hubTimeNanos: 5_000_000_000)),
         .start(Start(sessionID: "20261129T101500Z-pilot", startHubNanos: 6_500_000_000, startDeviceNanos: 6_750_000_123, uncertaintyNanos: 40_000)),
         .started(Started(sessionID: "20261129T101500Z-pilot", startDeviceNanos: 6_750_001_000)),
