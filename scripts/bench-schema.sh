@@ -20,7 +20,7 @@ grep -q '"sustained":true' <<<"$ingest" || fail "a 2 MB/s run was not sustained:
 
 sync=$("$bin/lockstep-bench" sync --devices 2 --duration 3s --json) || fail "sync exited non-zero"
 for key in median p95 p99 max samples; do number "$sync" "$key"; done
-for key in truth load error_us; do has "$sync" "$key"; done
+for key in truth load error_us warmup_s; do has "$sync" "$key"; done
 soak=$("$bin/lockstep-bench" soak --duration 40s --session 8s --warmup 10s --devices 2 --rate 1MB/s --data-dir "$work/soak" --json) \
     || fail "soak failed: $soak"
 for key in sessions devices_replaced frames_sent frames_lost heap_growth_mib rss_growth_mib descriptor_growth; do number "$soak" "$key"; done

@@ -14,7 +14,12 @@
 //     `skewSpanNanosMin`; otherwise b stays at the previous fit's skew (0 at first) and only a is fitted.
 //     Once a skew has been measured well (standard error of b ≤ `skewErrorMax`), a later fit whose b is
 //     less certain than that keeps the established skew: a handful of partly queued samples over a few
-//     seconds must not bend the skew by ppm.
+//     seconds must not bend the skew by ppm. The skew may also come from a longer history: every sample
+//     that was near the floor when it arrived is kept for `skewHorizonNanos` (60 s), and when a fit over
+//     that history gives b with a smaller standard error than the window's, b is taken from it and only
+//     a is fitted over the window. On a congested link the window holds a few lucky samples over 8 s,
+//     whose b is off by ppm; the history holds a minute of them (chrony likewise regresses over minutes).
+//     Steps and path changes clear the history, as they clear the window.
 //  5. Uncertainty = minimum delay / 2 (the largest error path asymmetry can cause) + the RMS residual.
 //  6. Outliers and steps: once established, a sample whose offset misses the prediction by more than
 //     its own delay/2 plus max(10 × uncertainty, `outlierNanosMin`) is held as a suspect, not used.
@@ -39,10 +44,13 @@ public struct OffsetEstimator: Sendable {
     public let pathChangeSlackNanos: Double
     public let floorMemoryNanos: Int64
     public let skewErrorMax: Double
+    public let skewHorizonNanos: Int64
 
     private var ring: [SyncSample] = []
     private var nextSlot = 0
     private var suspects: [SyncSample] = []
+    /// Samples that were near the floor when they arrived, over the last `skewHorizonNanos` (step 4).
+    private var history: [SyncSample] = []
     public private(set) var acceptedCount = 0
     public private(set) var rejectedCount = 0
     /// Samples held back because they disagreed with the estimate (a subset of `rejectedCount`).
@@ -60,7 +68,8 @@ public struct OffsetEstimator: Sendable {
     public init(
         windowCount: Int = 64, delaySlackNanos: Double = 20_000, skewSpanNanosMin: Int64 = 2_000_000_000,
         outlierNanosMin: Double = 50_000, stepConfirmCount: Int = 5, pathChangeSampleCount: Int = 16,
-        pathChangeSlackNanos: Double = 1_000_000, floorMemoryNanos: Int64 = 60_000_000_000, skewErrorMax: Double = 0.2e-6
+        pathChangeSlackNanos: Double = 1_000_000, floorMemoryNanos: Int64 = 60_000_000_000, skewErrorMax: Double = 0.2e-6,
+        skewHorizonNanos: Int64 = 60_000_000_000
     ) {
         precondition(windowCount >= 1, "the window holds at least one sample")
         precondition(stepConfirmCount >= 2, "a step needs at least two agreeing samples")
@@ -73,6 +82,7 @@ public struct OffsetEstimator: Sendable {
         self.pathChangeSlackNanos = pathChangeSlackNanos
         self.floorMemoryNanos = floorMemoryNanos
         self.skewErrorMax = skewErrorMax
+        self.skewHorizonNanos = skewHorizonNanos
         ring.reserveCapacity(windowCount)
     }
 
@@ -102,8 +112,21 @@ public struct OffsetEstimator: Sendable {
         insert(sample)
         updateFloor(with: sample)
         detectPathChange()
+        remember(sample)
         refit()
         return true
+    }
+
+    /// Bounds the history whatever the exchange rate (60 s at 8 Hz is 480 samples).
+    static let historyCountMax = 2048
+
+    /// Keeps `sample` in the skew history if it is near the floor, and forgets what is past the horizon.
+    private mutating func remember(_ sample: SyncSample) {
+        guard let floor, Double(sample.delay.value) <= Double(floor.delay) * 1.25 + delaySlackNanos else { return }
+        history.append(sample)
+        let horizon = sample.midpoint.nanos - skewHorizonNanos
+        if let first = history.firstIndex(where: { $0.midpoint.nanos >= horizon }), first > 0 { history.removeFirst(first) }
+        if history.count > Self.historyCountMax { history.removeFirst(history.count - Self.historyCountMax) }
     }
 
     /// Fits the selected samples, or holds the mapping when none is near the floor.
@@ -115,6 +138,16 @@ public struct OffsetEstimator: Sendable {
         }
         let prior = mapping.skew.isFinite ? mapping.skew : 0
         let (fitted, skewError) = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
+        if history.count > chosen.count {
+            let long = OffsetEstimator.fitWithSkewError(history, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
+            // The history's skew when it is the better measured one (and, once a skew is established,
+            // only if it meets the same standard).
+            if long.skewError < skewError, long.skewError <= skewErrorMax || !skewEstablished {
+                mapping = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: .max, priorSkew: long.mapping.skew).mapping
+                if long.skewError <= skewErrorMax { skewEstablished = true }
+                return
+            }
+        }
         if skewEstablished, !(skewError <= skewErrorMax) {
             mapping = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: .max, priorSkew: prior).mapping
         } else {
@@ -157,6 +190,7 @@ public struct OffsetEstimator: Sendable {
             return false
         }
         steps.append(ClockStep(at: sample.midpoint, offsetChangeNanos: residual))
+        history.removeAll(keepingCapacity: true)
         ring.removeAll(keepingCapacity: true)
         nextSlot = 0
         for suspect in suspects { insert(suspect) }
@@ -186,6 +220,7 @@ public struct OffsetEstimator: Sendable {
         let recentDelays = recent.map { Double($0.delay.value) }
         guard recentDelays.max()! - recentDelays.min()! <= (recentDelays.min()! - olderMin) / 2 else { return }
         pathChangeCount += 1
+        history.removeAll(keepingCapacity: true)
         ring = Array(recent)
         nextSlot = ring.count % windowCount
         resetFloor()

@@ -14,12 +14,13 @@ struct PeerComparison {
 
     static let known = ["chrony", "ptp4l", "lsl"]
 
-    /// The comparison script: `--peers-script`, else scripts/ in the source tree above .build/*/,
-    /// else the installed copy.
+    /// The comparison script: `--peers-script`, else scripts/ in the source tree above .build, else
+    /// the installed copy.
     static func script(_ explicit: String?) throws -> String {
+        // .build/release → .build/<triple>/release: the source tree is two or three folders up.
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [explicit, own.appendingPathComponent("../../scripts/sync-peers.py").standardized.path,
-                          "/usr/local/share/lockstep/sync-peers.py"].compactMap { $0 }
+        let tree = ["../..", "../../.."].map { own.appendingPathComponent("\($0)/scripts/sync-peers.py").standardized.path }
+        let candidates = ([explicit] + tree + ["/usr/local/share/lockstep/sync-peers.py"]).compactMap { $0 }
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw BenchError("--compare needs scripts/sync-peers.py (looked in \(candidates.joined(separator: ", "))); pass --peers-script")
         }
@@ -27,16 +28,19 @@ struct PeerComparison {
     }
 
     /// Starts the peers for `seconds` on the link of this run (inside the hub's namespace).
-    static func start(peers: [String], script: String, network: NetnsOptions, seconds: Double, workDirectory: String) throws -> PeerComparison {
+    static func start(
+        peers: [String], script: String, network: NetnsOptions, warmup: Double, seconds: Double, workDirectory: String
+    ) throws -> PeerComparison {
         guard let deviceNamespace = network.deviceNamespace, let tag = deviceNamespace.split(separator: "-").last else {
             throw BenchError("--compare needs --netns (the peers run between the two namespaces)")
         }
         let clientAddress = network.topology == .switch ? NetnsLink.switchedDeviceAddress : NetnsLink.deviceAddress
         let output = workDirectory + "/peers.json"
         let arguments = [
-"python3", script, "--server-ns", "lockstep-hub-\(tag)", "--server-addr", NetnsLink.hubAddress, "--server-if", "lsh\(tag)",
+            "python3", script, "--server-ns", "lockstep-hub-\(tag)", "--server-addr", NetnsLink.hubAddress, "--server-if", "lsh\(tag)",
             "--client-ns", deviceNamespace, "--client-addr", clientAddress, "--client-if", "lsd\(tag)",
-            "--warmup", "10", "--duration", String(format: "%.0f", seconds.rounded(.up)), "--peers", peers.joined(separator: ","),
+            "--warmup", String(format: "%.0f", warmup.rounded(.up)), "--duration", String(format: "%.0f", seconds.rounded(.up)),
+            "--peers", peers.joined(separator: ","),
             "--workdir", workDirectory + "/peers", "--json", "--output", output,
         ]
         // python3 from PATH: the one with pylsl installed, for the LSL peer.

@@ -13,7 +13,9 @@ struct SyncBench: AsyncParsableCommand {
         commandName: "sync", abstract: "Clock-estimate error against a known true offset, idle or under ingest load.")
 
     @Option(help: "Simulated devices with a synthetic clock.") var devices: Int = 4
-    @Option(help: "Measurement time after a 3 s warm-up: 20s, 2m, or a bare number of seconds.") var duration: TimeSpan = TimeSpan(seconds: 20)
+    @Option(help: "Measurement time after the warm-up: 20s, 2m, or a bare number of seconds.") var duration: TimeSpan = TimeSpan(seconds: 20)
+    @Option(help: "Time after the devices joined (and the load started) that is not measured (default 3s; 10s with --compare).")
+    var warmup: TimeSpan?
     @Option(help: "Load on the link: none, or ingest (12.5 MB/s video per device, recorded).") var load: String = "none"
     @Option(help: "True offset of the synthetic device clocks, ns.") var offsetNs: Int64 = 250_000_000
     @Option(help: "True skew of the synthetic device clocks, ppm.") var skewPpm: Double = 20
@@ -25,6 +27,9 @@ struct SyncBench: AsyncParsableCommand {
     @Option(help: "The peers' runner (default: scripts/sync-peers.py of the source tree).") var peersScript: String?
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var network: NetnsOptions
+
+    /// The warm-up: 10 s when peers are compared (ptp4l's unicast negotiation and delay filter need it).
+    var warmupSeconds: Double { warmup?.seconds ?? (compare == nil ? 3 : 10) }
 
     func validate() throws {
         guard ["none", "ingest"].contains(load) else { throw ValidationError("--load must be none or ingest") }
@@ -78,9 +83,9 @@ struct SyncBench: AsyncParsableCommand {
         let peers = try compare.map { list in
             try PeerComparison.start(
                 peers: list.split(separator: ",").map(String.init), script: try PeerComparison.script(peersScript), network: network,
-                seconds: duration.seconds, workDirectory: base)
+                warmup: warmupSeconds, seconds: duration.seconds, workDirectory: base)
         }
-        try await Task.sleep(nanoseconds: 3_000_000_000)
+        try await Task.sleep(nanoseconds: UInt64(warmupSeconds * 1e9))
         var errors: [String: [Double]] = [:]
         var skewErrors: [String: Double] = [:]
         var sources: Set<String> = []
@@ -109,8 +114,8 @@ struct SyncBench: AsyncParsableCommand {
             try await Task.sleep(nanoseconds: 250_000_000)
         }
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        // The peers started with this run's 3-s warm-up, discard their own first 10 s and then measure
-        // as long as this run did: they end about 7 s after it, still under the same load.
+        // The peers started with this run's warm-up, discard as much and then measure as long as this
+        // run did: the windows coincide (chrony cuts at whole seconds), under the same load.
         let compared = peers?.finish(timeoutSeconds: 60)
         if load == "ingest" { _ = try? await client.post("sessions/current/stop") }
         let crossCheck: JSONValue? = pcap == nil ? nil : try await client.get("status")["pcap_cross_check"]
@@ -143,7 +148,7 @@ struct SyncBench: AsyncParsableCommand {
                 "pcap_cross_check": crossCheck ?? .null,
                 "compare": compared ?? .null,
                 "skew_error_ppm_at_end": skewWorst.isNaN ? .null : .double((skewWorst * 1000).rounded() / 1000),
-                "duration_s": .double(duration.seconds),
+                "duration_s": .double(duration.seconds), "warmup_s": .double(warmupSeconds),
                 "link": .string(network.linkDescription),
                 "devices": .object(Dictionary(uniqueKeysWithValues: perDevice)),
             ]).serialized)
@@ -151,7 +156,7 @@ struct SyncBench: AsyncParsableCommand {
         }
         print("sync error against truth (\(truth)), load \(load), \(all.count) estimates, \(source) timestamps")
         if let crossCheck { print("pcap cross-check: \(crossCheck.serialized)") }
-        print(String(format: "skew error at the end (worst device): %.3f ppm after %.0f s", skewWorst, duration.seconds + 3))
+        print(String(format: "skew error at the end (worst device): %.3f ppm after %.0f s", skewWorst, duration.seconds + warmupSeconds))
         print(String(format: "%-10@ %10@ %10@ %10@ %10@", "device", "median µs", "p95 µs", "p99 µs", "max µs"))
         for (id, value) in perDevice + [("all", stats(all))] {
             print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", id, value["median"].doubleValue ?? 0, value["p95"].doubleValue ?? 0,
@@ -165,10 +170,11 @@ struct SyncBench: AsyncParsableCommand {
                 print(String(format: "%-10@ unavailable: %@", peer, result["reason"].text))
                 continue
             }
-            let error = result["error_us"]
-            print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f   (%lld estimates)", peer, error["median"].doubleValue ?? 0,
-                         error["p95"].doubleValue ?? 0, error["p99"].doubleValue ?? 0, error["max"].doubleValue ?? 0,
-                         result["samples"].int64Value ?? 0))
+            // Each estimate as the peer reports it, then the median of each 16 in a row (a filter a user might add).
+            for (label, error) in [(peer, result["error_us"]), (peer + "/16", result["error_us_median_of_16"])] where error != .null {
+                print(String(format: "%-10@ %10.1f %10.1f %10.1f %10.1f", label, error["median"].doubleValue ?? 0,
+                             error["p95"].doubleValue ?? 0, error["p99"].doubleValue ?? 0, error["max"].doubleValue ?? 0))
+            }
         }
         if compared["error"] != .null { print("peers: \(compared["error"].text)") }
     }

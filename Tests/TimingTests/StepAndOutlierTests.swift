@@ -86,4 +86,26 @@ import Testing
         #expect(worst < 20_000, "worst error \(worst) ns")
         #expect(abs(estimator.mapping.skewPPM - 20) < 0.5)
     }
+
+    /// The same congested switch for a minute with no dry spell: the window holds a few lucky samples
+    /// over 8 s, the skew history a minute of them, so the skew comes out far closer to the truth than
+    /// the window alone would give it (the estimator with no history, horizon 0, for comparison).
+    @Test func aMinuteOfLuckySamplesPinsTheSkew() {
+        func skewError(horizon: Int64) -> Double {
+            var estimator = OffsetEstimator(skewHorizonNanos: horizon)
+            let clock = TrueClock(offsetNanos: -75_000_000, skewPPM: 20)
+            var random = SplitMix(state: 11)
+            for index in 0..<480 {
+                let t1 = 1_000_000_000 + Int64(index) * 125_000_000
+                let lucky = index < 16 || index % 15 == 0
+                let queued = lucky ? 40_000 : 500_000 + Int64(random.unit() * 2_500_000)
+                estimator.add(exchange(clock, t1: t1, up: 40_000 + Int64(random.unit() * 1000), down: queued))
+            }
+            return abs(estimator.mapping.skewPPM - 20)
+        }
+        let withHistory = skewError(horizon: 60_000_000_000)
+        let windowOnly = skewError(horizon: 0)
+        #expect(withHistory < 0.05, "skew error \(withHistory) ppm with a minute of history")
+        #expect(withHistory < windowOnly, "history \(withHistory) ppm, window only \(windowOnly) ppm")
+    }
 }
