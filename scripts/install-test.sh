@@ -18,7 +18,8 @@ make --no-print-directory install DESTDIR="$root" PREFIX="$prefix" >"$root.log" 
 rm -f "$root.log"
 for file in bin/lockstepd bin/lockstep bin/lockstep-device bin/lockstep-bench lib/systemd/system/lockstepd.service \
     lib/sysusers.d/lockstep.conf lib/tmpfiles.d/lockstep.conf lib/udev/rules.d/60-lockstep-ptp.rules \
-    share/doc/lockstep/operations.md share/doc/lockstep/no-net-admin.conf share/doc/lockstep/lockstepd.yaml.example; do
+    share/doc/lockstep/operations.md share/doc/lockstep/no-net-admin.conf share/doc/lockstep/lockstepd.yaml.example \
+    share/lockstep/sync-peers.py; do
     [ -s "$root$prefix/$file" ] || fail "missing $prefix/$file"
 done
 [ -s "$root/etc/lockstep/lockstepd.yaml" ] || fail "no default /etc/lockstep/lockstepd.yaml"

@@ -15,12 +15,14 @@ bindir=$prefix/bin
 libdir=$prefix/lib
 unitdir=$libdir/systemd/system
 docdir=$prefix/share/doc/lockstep
+sharedir=$prefix/share/lockstep
 binaries=(lockstepd lockstep lockstep-device lockstep-bench)
 files=(
     "$bindir/lockstepd" "$bindir/lockstep" "$bindir/lockstep-device" "$bindir/lockstep-bench"
     "$unitdir/lockstepd.service" "$libdir/sysusers.d/lockstep.conf" "$libdir/tmpfiles.d/lockstep.conf"
     "$libdir/udev/rules.d/60-lockstep-ptp.rules" "$docdir/no-net-admin.conf" "$docdir/lockstepd.yaml.example"
     "$docdir/operations.md" "$docdir/configuration.md" "$docdir/protocol.md" "$docdir/recording-format.md"
+    "$sharedir/sync-peers.py"
 )
 # On a live systemd host (not a staged install), tell systemd and udev about the new files.
 live() { [ -z "$destdir" ] && [ -d /run/systemd/system ]; }
@@ -43,6 +45,8 @@ install)
     install -D -m 0644 systemd/lockstepd-no-net-admin.conf "$destdir$docdir/no-net-admin.conf"
     install -m 0644 config/lockstepd.yaml "$destdir$docdir/lockstepd.yaml.example"
     for doc in operations configuration protocol recording-format; do install -m 0644 "docs/$doc.md" "$destdir$docdir/$doc.md"; done
+    # lockstep-bench sync --compare runs the peers through this script (chrony, ptp4l and pylsl not included).
+    install -D -m 0755 scripts/sync-peers.py "$destdir$sharedir/sync-peers.py"
     install -d -m 0750 "$destdir$sysconfdir/lockstep"
     if [ -e "$destdir$sysconfdir/lockstep/lockstepd.yaml" ]; then
         echo "kept $sysconfdir/lockstep/lockstepd.yaml (the new default is $docdir/lockstepd.yaml.example)"
@@ -63,7 +67,7 @@ install)
 uninstall)
     if live; then systemctl disable --now lockstepd 2>/dev/null || true; fi
     for file in "${files[@]}"; do rm -f "$destdir$file"; done
-    rmdir "$destdir$docdir" 2>/dev/null || true
+    rmdir "$destdir$docdir" "$destdir$sharedir" 2>/dev/null || true
     if live; then systemctl daemon-reload; fi
     echo "removed lockstep from ${destdir:-/}$prefix; kept $sysconfdir/lockstep (configuration), /var/lib/lockstep (sessions)"
     echo "and the lockstep user: remove them by hand when the recordings are safe elsewhere."

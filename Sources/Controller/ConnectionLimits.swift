@@ -1,8 +1,9 @@
 // Limits on the HTTP listener that no request handler sees, applied as each connection is accepted,
 // before any HTTP parsing: a per-address rate of new connections and a per-address cap on open ones
-// (a refused connection is closed at once), and a deadline for the whole first request head (a connection that never speaks, or trickles
-// bytes, is closed); and the hello deadline of a device's control WebSocket. The cap on open
-// connections and the idle timeout between requests are Hummingbird settings (runHTTP).
+// (a refused connection is closed at once), and a deadline for the whole first request head (a
+// connection that never speaks, or trickles bytes, is closed); and the hello deadline of a device's
+// control WebSocket. The listener's overall cap on open connections and the idle timeout between
+// requests are Hummingbird settings (runHTTP).
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -89,10 +90,16 @@ struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             }
         }
         return channel.eventLoop.makeCompletedFuture {
-            // The head deadline runs from here, so it also bounds a TLS handshake that never ends.
-            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+            // The guard goes in first: from then on it owns the connection's place under the cap and
+            // gives it back when the channel goes (handlerRemoved), whatever happens next. TLS then goes
+            // in front of it, so the guard reads decrypted bytes; the head deadline, running from here,
+            // also bounds a TLS handshake that never ends.
             let guardHandler = ConnectionGuardHandler(limits: limits, firstByteTimeout: firstByteTimeout, countedAddress: address)
-            try channel.pipeline.syncOperations.addHandler(guardHandler)
+            do { try channel.pipeline.syncOperations.addHandler(guardHandler) } catch {
+                if let address { limits.open.closed(address) }
+                throw error
+            }
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first) }
         }.flatMap { base.setup(channel: channel, logger: logger).map { Value(channel: channel, admitted: $0) } }
     }
 

@@ -115,22 +115,21 @@ public final class DataServer: Sendable {
             refuse(fd, peer: peer, reason: "too many connections per second from this address")
             return
         }
+        // The entry and its place under the per-address cap are made under one lock, as closeConnection
+        // removes both under it, so the count and the table never disagree.
+        var refusal = "connection limit reached"
         let id: Int? = live.withLock { state in
             guard !state.stopping, state.connections.count < configuration.connectionCountMax else { return nil }
+            guard openPerAddress.opened(peer.host) else {
+                refusal = "this address holds \(configuration.connectionsPerAddressMax) connections already"
+                return nil
+            }
             state.nextID += 1
             state.connections[state.nextID] = Entry(fd: fd, host: peer.host)
             return state.nextID
         }
         guard let id else {
-            refuse(fd, peer: peer, reason: "connection limit reached")
-            return
-        }
-        // Counted under the same lock as the entry's removal (closeConnection), so the count and
-        // the table never disagree.
-        let underCap = live.withLock { _ in openPerAddress.opened(peer.host) }
-        guard underCap else {
-            _ = live.withLock { $0.connections.removeValue(forKey: id) }
-            refuse(fd, peer: peer, reason: "this address holds \(configuration.connectionsPerAddressMax) connections already")
+            refuse(fd, peer: peer, reason: refusal)
             return
         }
         let connection = DataConnection(

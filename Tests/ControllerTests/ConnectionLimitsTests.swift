@@ -83,14 +83,15 @@ func readUntilClosed(_ fd: FileDescriptor, seconds: Int64) -> (bytes: [UInt8], c
         let testHub = try await TestHub.start(engine: "posix") { $0.connectionsPerAddressMax = 4 }
         let (http, data) = (testHub.httpPort, testHub.hub.dataEndpoint)
         let (httpRefused, httpAfterClose, dataReply) = try await offPool { () -> (Bool, Bool, [UInt8]) in
-            let held = try (0..<4).map { _ in try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http)) }
+            var held = try (0..<4).map { _ in try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http)) }
             defer { for fd in held { try? fd.close() } }
             HostClock.sleep(nanos: 200_000_000)  // the guard counts a connection when its pipeline is built
             let fifth = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http))
             defer { try? fifth.close() }
             try? Socket.sendAll(fifth, Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
             let refused = readUntilClosed(fifth, seconds: 3)
-            try? held[0].close()
+            // Closed once only: a second close could hit a descriptor another test's hub reuses meanwhile.
+            try? held.removeFirst().close()
             HostClock.sleep(nanos: 200_000_000)
             let next = try Socket.connectTCP(try IPv4Endpoint(host: "127.0.0.1", port: http))
             defer { try? next.close() }
