@@ -302,22 +302,29 @@ def run(a, procs):
             log(f"{name}: unavailable: {e}")
     log(f"starting {', '.join(peers)}: servers in {a.server_ns}, then clients in {a.client_ns}")
     me = [sys.executable, os.path.abspath(__file__), "--server-addr", a.server_addr, "--load-mbit", str(a.load_mbit), "--role"]
-    for peer in peers.values():
-        peer.start_server()
+    def start_each(step):  # a peer that cannot start (e.g. pmc missing) is taken out, the others go on
+        for name in list(peers):
+            try:
+                getattr(peers[name], step)()
+            except Exception as e:
+                results[name] = {"available": False, "reason": f"{step} failed: {e}"}
+                log(f"{name}: unavailable: {e}")
+                del peers[name]
+    start_each("start_server")
     if a.load == "tcp":
         procs.start("blast-sink", me + ["blast-sink"], a.server_ns)
     time.sleep(1)  # servers (and the load sink) listening before the clients start
-    for peer in peers.values():
-        peer.start_client()
+    start_each("start_client")
     t0, total = time.time(), a.warmup + a.duration
     if a.load == "tcp":
         procs.start("blast-source", me + ["blast-source", "--blast-seconds", str(total)], a.client_ns)
     log(f"running {a.warmup:g} s warm-up + {a.duration:g} s measured")
+    dead = set()
     while time.time() < t0 + total:
         time.sleep(min(5.0, t0 + total - time.time()))
-        if dead := [n for n, p in procs.live if p.poll() is not None and not n.startswith("blast")]:
-            log(f"exited early: {', '.join(dead)} (see their logs)")
-            break
+        if new := {n for n, p in procs.live if p.poll() is not None and not n.startswith("blast")} - dead:
+            log(f"exited early: {', '.join(sorted(new))} (see their logs); the other peers go on")
+            dead |= new
         log(f"{time.time() - t0:.0f} s")
     start, end = t0 + a.warmup, time.time()
     procs.stop_all()  # flushes chrony's log and ends the pmc/LSL readers
@@ -329,6 +336,8 @@ def run(a, procs):
         for side in ("server", "client") if not results[name]["available"] else ():  # say why, from the tools' output
             results[name]["reason"] += f"; {name}-{side}: " + procs.output(f"{name}-{side}")[-300:].strip().replace("\n", " | ")
         results[name].update(warmup_s=a.warmup, window_s=round(end - start, 1))
+        if any(n.startswith(name + "-") for n in dead):
+            results[name]["exited_early"] = sorted(n for n in dead if n.startswith(name + "-"))
     if a.load == "tcp":
         out = [line.split() for line in procs.output("blast-source").splitlines() if line.startswith("load_mbit_s ")]
         results["load"] = {"kind": "paced TCP stream client -> server", "target_mbit_s": a.load_mbit,

@@ -101,6 +101,12 @@ struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             }
             if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first) }
         }.flatMap { base.setup(channel: channel, logger: logger).map { Value(channel: channel, admitted: $0) } }
+        .flatMapError { error in
+            // NIO does not close a child channel whose setup failed: close it, so the descriptor and
+            // (through the guard's handlerRemoved) its place under the cap are given back.
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(error)
+        }
     }
 
     func handle(value: Value, logger: Logger) async {

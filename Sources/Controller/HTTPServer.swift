@@ -21,6 +21,10 @@ extension Hub {
         handleSignals: Bool = false, notifier: ServiceNotifier = ServiceNotifier(socketPath: nil, watchdogIntervalNanos: nil),
         reload: (@Sendable () async -> Void)? = nil, onRunning: @escaping @Sendable (UInt16) -> Void = { _ in }
     ) async throws {
+        // TLS is loaded by startServices: never serve plain HTTP in its place.
+        if configuration.tlsCertificate != nil, listenerTLS.withLock({ $0 }) == nil {
+            throw StartupError("tls_certificate is set but not loaded: startServices must run before runHTTP")
+        }
         let router = Router(context: APIContext.self)
         addRoutes(router)
         router.ws("/control") { _, _ in .upgrade([:]) } onUpgrade: { [self] inbound, outbound, _ in

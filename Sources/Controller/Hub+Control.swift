@@ -51,7 +51,7 @@ extension Hub {
         }
         let now = HostClock.monotonicNanos()
         let key = newSyncKey()
-        let connectionID: Int = try state.withLock { s throws(WireError) in
+        let (connectionID, dataKey): (Int, String) = try state.withLock { s throws(WireError) in
             if let existing = s.devices[hello.deviceID], existing.state == "connected" {
                 throw WireError(.duplicateDevice, "device id \(hello.deviceID) is already connected")
             }
@@ -63,14 +63,15 @@ extension Hub {
                 throw WireError(.invalidMessage, "device \(hello.deviceID) rejoined the recording with different streams")
             }
             s.nextConnectionID += 1
-            let dataKey = s.devices[hello.deviceID]?.dataKey ?? newDataKey()
+            // The data key outlives a reconnection (streams resume with it), but not a change of token.
+            let previous = s.devices[hello.deviceID]
+            let dataKey = previous.flatMap { constantTimeEquals($0.hello.token, hello.token) ? $0.dataKey : nil } ?? newDataKey()
             s.devices[hello.deviceID] = DeviceEntry(
                 hello: hello, syncKey: key, dataKey: dataKey, outbound: outbound, connectionID: s.nextConnectionID, state: "connected",
                 connectedHubNanos: now, lastSeenHubNanos: now)
-            return s.nextConnectionID
+            return (s.nextConnectionID, dataKey)
         }
         syncService.register(deviceID: hello.deviceID, key: key)
-        let dataKey = state.withLock { $0.devices[hello.deviceID]?.dataKey } ?? ""
         let welcome = Welcome(
             hubID: configuration.hubID, deviceID: hello.deviceID, dataPort: dataEndpoint.port, syncPort: syncEndpoint.port,
             syncKey: key, dataKey: dataKey, heartbeatIntervalMillis: configuration.heartbeatIntervalMillis,

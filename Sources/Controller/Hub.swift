@@ -235,9 +235,10 @@ extension Hub: DataChannelDelegate {
     public func authorize(_ handshake: DataHandshake, peer: IPv4Endpoint, socket: FileDescriptor) -> Result<StreamWriter, WireError> {
         let (entry, session) = state.withLock { ($0.devices[handshake.deviceID], $0.session) }
         // The data key from welcome (the device's token never needs to cross this plain port), or the
-        // token itself for devices that predate data keys; either way the device must be joined.
-        guard let entry, constantTimeEquals(entry.dataKey, handshake.token)
-            || (configuration.accepts(deviceID: handshake.deviceID, token: handshake.token) && constantTimeEquals(entry.hello.token, handshake.token))
+        // token itself for devices that predate data keys. Either way the device must have joined, and
+        // the token it joined with must still be valid: a reload that revokes it revokes its key too.
+        guard let entry, configuration.accepts(deviceID: handshake.deviceID, token: entry.hello.token),
+            constantTimeEquals(entry.dataKey, handshake.token) || constantTimeEquals(entry.hello.token, handshake.token)
         else { return .failure(WireError(.unauthorized, "unknown device or bad key on the data channel")) }
         guard let session, session.id == handshake.sessionID else {
             return .failure(WireError(.noSession, "session \(handshake.sessionID) is not recording"))

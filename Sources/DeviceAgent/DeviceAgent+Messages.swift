@@ -72,7 +72,7 @@ extension DeviceAgent {
         let (welcome, already) = state.withLock { ($0.welcome, $0.sessionID == start.sessionID) }
         guard let welcome, !already, let hub = try? IPv4Endpoint(host: configuration.hubHost, port: welcome.dataPort) else { return }
         let senders = configuration.profiles.map {
-            StreamSender(profile: $0, deviceID: configuration.deviceID, token: welcome.dataKey, sessionID: start.sessionID,
+            StreamSender(profile: $0, deviceID: configuration.deviceID, token: welcome.dataKey ?? configuration.token, sessionID: start.sessionID,
                          hub: hub, clock: configuration.clock, startDeviceNanos: start.startDeviceNanos, logger: logger)
         }
         state.withLock { s in

@@ -14,12 +14,14 @@
 //     `skewSpanNanosMin`; otherwise b stays at the previous fit's skew (0 at first) and only a is fitted.
 //     Once a skew has been measured well (standard error of b ≤ `skewErrorMax`), a later fit whose b is
 //     less certain than that keeps the established skew: a handful of partly queued samples over a few
-//     seconds must not bend the skew by ppm. The skew may also come from a longer history: every sample
-//     that was near the floor when it arrived is kept for `skewHorizonNanos` (60 s), and when a fit over
-//     that history gives b with a smaller standard error than the window's, b is taken from it and only
-//     a is fitted over the window. On a congested link the window holds a few lucky samples over 8 s,
-//     whose b is off by ppm; the history holds a minute of them (chrony likewise regresses over minutes).
-//     Steps and path changes clear the history, as they clear the window.
+//     seconds must not bend the skew by ppm. b may also come from a longer history: the samples near the
+//     floor over the last `skewHorizonNanos` (60 s), when their fit's b has the smaller standard error
+//     and agrees with the window's b within three combined standard errors (when the window selected
+//     at least 8 samples, enough to have a standard error); a is then fitted over the
+//     window with that b. On a congested link the window holds a few lucky samples over 8 s, whose b is
+//     off by ppm, and the history a minute of them; on a clean link the history only refines b. A clock
+//     whose frequency changes makes the two disagree, and the window's b then stands, so the drift is
+//     followed within the window. Steps and path changes clear the history, as they clear the window.
 //  5. Uncertainty = minimum delay / 2 (the largest error path asymmetry can cause) + the RMS residual.
 //  6. Outliers and steps: once established, a sample whose offset misses the prediction by more than
 //     its own delay/2 plus max(10 × uncertainty, `outlierNanosMin`) is held as a suspect, not used.
@@ -117,6 +119,16 @@ public struct OffsetEstimator: Sendable {
         return true
     }
 
+    /// The fit over the history's samples that are near the floor as it is now (a lower floor found
+    /// since they arrived excludes some), or nil when fewer than the window's selection remain.
+    private func historyFit(prior: Double) -> (mapping: ClockMapping, skewError: Double)? {
+        guard let floor else { return nil }
+        let limit = Double(floor.delay) * 1.25 + delaySlackNanos
+        let near = history.filter { Double($0.delay.value) <= limit }
+        guard near.count >= 3, near.count > selected().count else { return nil }
+        return OffsetEstimator.fitWithSkewError(near, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
+    }
+
     /// Bounds the history whatever the exchange rate (60 s at 8 Hz is 480 samples).
     static let historyCountMax = 2048
 
@@ -138,11 +150,14 @@ public struct OffsetEstimator: Sendable {
         }
         let prior = mapping.skew.isFinite ? mapping.skew : 0
         let (fitted, skewError) = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
-        if history.count > chosen.count {
-            let long = OffsetEstimator.fitWithSkewError(history, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
-            // The history's skew when it is the better measured one (and, once a skew is established,
-            // only if it meets the same standard).
-            if long.skewError < skewError, long.skewError <= skewErrorMax || !skewEstablished {
+        if let long = historyFit(prior: prior), long.skewError < skewError {
+            // The history's skew when it is the better measured one, agrees with the window's (no
+            // frequency change in between) and, once a skew is established, meets the same standard.
+            // A window of fewer than 8 selected samples has no standard error worth testing against.
+            let windowMeasured = skewError.isFinite && chosen.count >= 8
+            let agrees = !windowMeasured
+                || abs(long.mapping.skew - fitted.skew) <= 3 * (long.skewError * long.skewError + skewError * skewError).squareRoot()
+            if agrees, long.skewError <= skewErrorMax || !skewEstablished {
                 mapping = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: .max, priorSkew: long.mapping.skew).mapping
                 if long.skewError <= skewErrorMax { skewEstablished = true }
                 return

@@ -103,8 +103,8 @@ extension Welcome {
         guard keyText.utf8.count == 16, let key = UInt64(keyText, radix: 16) else {
             throw f.invalid("sync_key", "16 hexadecimal digits")
         }
-        let dataKey = try f.string("data_key", byteCountMax: 32)
-        guard dataKey.utf8.count == 32, dataKey.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        let dataKey = try f.optionalString("data_key", byteCountMax: 32)
+        if let dataKey, dataKey.utf8.count != 32 || !dataKey.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
             throw f.invalid("data_key", "32 lowercase hexadecimal digits")
         }
         self.init(
@@ -117,13 +117,14 @@ extension Welcome {
 
     func members() -> [String: JSONValue] {
         let hex = String(syncKey, radix: 16)
-        return [
+        var members: [String: JSONValue] = [
             "hub_id": .string(hubID), "device_id": .string(deviceID), "data_port": .int(Int64(dataPort)),
             "sync_port": .int(Int64(syncPort)), "sync_key": .string(String(repeating: "0", count: 16 - hex.count) + hex),
-            "data_key": .string(dataKey),
             "heartbeat_interval_ms": .int(heartbeatIntervalMillis), "lost_after_ms": .int(lostAfterMillis),
             "frame_bytes_max": .int(frameBytesMax), "hub_time_ns": .int(hubTimeNanos),
         ]
+        if let dataKey { members["data_key"] = .string(dataKey) }
+        return members
     }
 }
 

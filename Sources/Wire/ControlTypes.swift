@@ -69,14 +69,15 @@ public struct Welcome: Sendable, Equatable {
     public var syncKey: UInt64
     /// 32 hex digits the device presents in its data handshakes in place of its token, so the token
     /// itself never crosses the plain data port (the control channel may be TLS; the data port is not).
-    public var dataKey: String
+    /// Optional on the wire: a hub without it expects the token there.
+    public var dataKey: String?
     public var heartbeatIntervalMillis: Int64
     public var lostAfterMillis: Int64
     public var frameBytesMax: Int64
     public var hubTimeNanos: Int64
 
     public init(
-        hubID: String, deviceID: String, dataPort: UInt16, syncPort: UInt16, syncKey: UInt64, dataKey: String,
+        hubID: String, deviceID: String, dataPort: UInt16, syncPort: UInt16, syncKey: UInt64, dataKey: String?,
         heartbeatIntervalMillis: Int64, lostAfterMillis: Int64, frameBytesMax: Int64, hubTimeNanos: Int64
     ) {
         self.hubID = hubID

@@ -20,7 +20,8 @@ struct PeerComparison {
         // .build/release → .build/<triple>/release: the source tree is two or three folders up.
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let tree = ["../..", "../../.."].map { own.appendingPathComponent("\($0)/scripts/sync-peers.py").standardized.path }
-        let candidates = ([explicit] + tree + ["/usr/local/share/lockstep/sync-peers.py"]).compactMap { $0 }
+        let installed = own.appendingPathComponent("../share/lockstep/sync-peers.py").standardized.path  // make install
+        let candidates = ([explicit] + tree + [installed]).compactMap { $0 }
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw BenchError("--compare needs scripts/sync-peers.py (looked in \(candidates.joined(separator: ", "))); pass --peers-script")
         }

@@ -79,15 +79,20 @@ func statusMiB(pid: Int32, field: String) -> Double? {
 
 /// Starts lockstepd with free ports (on loopback unless `extra` binds elsewhere) and waits until it is
 /// ready. The hub gets a fresh operator token (required beyond loopback), which the client sends.
-func startHub(dataDirectory: String, workDirectory: String, extra: [String] = []) async throws -> (Child, HubClient) {
+/// Its configuration file holds `config` plus the lifted per-address limits: every simulated device
+/// comes from one address, and a bench may open hundreds of stream connections.
+func startHub(dataDirectory: String, workDirectory: String, extra: [String] = [], config: [String] = []) async throws -> (Child, HubClient) {
     let ready = workDirectory + "/ready.json"
     try? FileManager.default.removeItem(atPath: ready)
+    let configPath = workDirectory + "/hub.yaml"
+    let lines = ["connections_per_address_max: 0", "connection_rate_per_address: 0"] + config
+    try (lines.joined(separator: "\n") + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
     var generator = SystemRandomNumberGenerator()
     let token = (0..<2).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
     let child = try Child(
         try siblingExecutable("lockstepd"),
-        ["--data-dir", dataDirectory, "--http-port", "0", "--data-port", "0", "--sync-port", "0", "--ready-file", ready,
-         "--log-level", "warning"] + extra,
+        ["--config", configPath, "--data-dir", dataDirectory, "--http-port", "0", "--data-port", "0", "--sync-port", "0",
+         "--ready-file", ready, "--log-level", "warning"] + extra,
         log: workDirectory + "/lockstepd.log", name: "lockstepd", environment: ["LOCKSTEP_OPERATOR_TOKEN": token])
     for _ in 0..<300 {
         if let data = FileManager.default.contents(atPath: ready), let text = String(data: data, encoding: .utf8),

@@ -48,12 +48,9 @@ struct SyncBench: AsyncParsableCommand {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-sync-\(getpid())").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        var extra = network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]
-        if let pcap {
-            try "sync_pcap_interface: \(pcap)\n".write(toFile: base + "/hub.yaml", atomically: true, encoding: .utf8)
-            extra += ["--config", base + "/hub.yaml"]
-        }
-        let (hub, client) = try await startHub(dataDirectory: base + "/hub", workDirectory: base, extra: extra)
+        let extra = network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]
+        let (hub, client) = try await startHub(
+            dataDirectory: base + "/hub", workDirectory: base, extra: extra, config: pcap.map { ["sync_pcap_interface: \($0)"] } ?? [])
         let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         defer { hub.stop() }
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"

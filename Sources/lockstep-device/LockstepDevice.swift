@@ -37,6 +37,9 @@ struct LockstepDevice: AsyncParsableCommand {
         guard StreamProfile.set(named: profile) != nil else { throw ValidationError("unknown --profile \(profile)") }
         guard rateScale > 0, rateScale <= 16 else { throw ValidationError("--rate-scale must be in (0, 16]") }
         if let tlsCa, !FileManager.default.isReadableFile(atPath: tlsCa) { throw ValidationError("--tls-ca \(tlsCa): cannot read the file") }
+        if (try? IPv4Endpoint(host: tlsServerName, port: 0)) != nil {
+            throw ValidationError("--tls-server-name must be a name, not an address (the hub's certificate may also name the address dialled)")
+        }
     }
 
     func run() async throws {

@@ -11,6 +11,7 @@ import Logging
 import Platform
 import Testing
 import TestSupport
+import Wire
 @testable import Controller
 
 enum Fixture {
@@ -96,5 +97,31 @@ extension TestHub {
         var logger = Logger(label: "test-device")
         logger.logLevel = .error
         return DeviceAgent(configuration: configuration, logger: logger)
+    }
+}
+
+/// The data key a device gets in `welcome` stands in for its token on the plain data port, and goes
+/// with the token: a reload that revokes the token revokes the key.
+@Suite(.serialized) struct DataKeyTests {
+    @Test func revokingTheTokenRevokesTheDataKey() async throws {
+        let testHub = try await TestHub.start(engine: "posix") { $0.deviceTokens = ["keyed": "keyed-token-1"] }
+        let agent = testHub.agent("keyed", token: "keyed-token-1")
+        let task = Task { await agent.run() }
+        try await testHub.waitForDevices(1)
+        let key = try #require(testHub.hub.state.withLock { $0.devices["keyed"]?.dataKey })
+        #expect(key.utf8.count == 32 && key != "keyed-token-1")
+        let port = testHub.hub.dataEndpoint.port
+        func attempt() throws -> ErrorCode? {
+            let (fd, reply) = try rawData(port: port, DataHandshake(streamID: 1, resumeFrom: 0, deviceID: "keyed", token: key, sessionID: "none"))
+            try? fd.close()
+            return reply.error
+        }
+        #expect(try attempt() == .noSession, "the key passes authentication (no session records, so that is the refusal)")
+        var revoked = testHub.hub.configuration
+        revoked.deviceTokens = [:]
+        _ = try testHub.hub.reload(revoked)
+        #expect(try attempt() == .unauthorized, "after the token is revoked, its data key is refused")
+        task.cancel()
+        await testHub.stop()
     }
 }

@@ -108,4 +108,30 @@ import Testing
         #expect(withHistory < 0.05, "skew error \(withHistory) ppm with a minute of history")
         #expect(withHistory < windowOnly, "history \(withHistory) ppm, window only \(windowOnly) ppm")
     }
+
+    /// A clean link and a clock whose frequency changes (20 → 25 ppm, a phone warming up) after a
+    /// minute: the history, which still remembers 20 ppm, disagrees with the window and yields, so the
+    /// estimate follows the new frequency within the window.
+    @Test func aFrequencyChangeIsFollowedDespiteTheHistory() {
+        var estimator = OffsetEstimator()
+        var random = SplitMix(state: 5)
+        let change: Int64 = 61_000_000_000
+        func trueOffset(_ hub: Int64) -> Double {
+            hub < change ? 1_000_000 + Double(hub) * 20e-6 : 1_000_000 + Double(change) * 20e-6 + Double(hub - change) * 25e-6
+        }
+        var worst = 0.0
+        for index in 0..<640 {  // 80 s at 8 Hz
+            let t1 = 1_000_000_000 + Int64(index) * 125_000_000
+            let up = 40_000 + Int64(random.unit() * 1000), down = 40_000 + Int64(random.unit() * 1000)
+            let t2 = t1 + up, t3 = t2 + 20_000
+            estimator.add(SyncSample(
+                t1: HubInstant(nanos: t1), t2: DeviceInstant(nanos: t2 + Int64(trueOffset(t2).rounded())),
+                t3: DeviceInstant(nanos: t3 + Int64(trueOffset(t3).rounded())), t4: HubInstant(nanos: t3 + down)))
+            if t1 > change + 10_000_000_000 {
+                worst = max(worst, abs(estimator.mapping.offsetNanos(at: HubInstant(nanos: t1)) - trueOffset(t1)))
+            }
+        }
+        #expect(abs(estimator.mapping.skewPPM - 25) < 0.5, "skew \(estimator.mapping.skewPPM) ppm after the change to 25")
+        #expect(worst < 5_000, "worst error \(worst) ns from 10 s after the change")
+    }
 }
