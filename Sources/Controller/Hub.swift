@@ -185,11 +185,7 @@ public final class Hub: Sendable {
 
     /// 128 random bits as 32 lowercase hex digits (welcome's data_key).
     func newDataKey() -> String {
-        let words = keySource.withLock { [$0.next() as UInt64, $0.next() as UInt64] }
-        return words.map { word in
-            let hex = String(word, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        keySource.withLock { $0.next() as UInt64 }.hex16 + keySource.withLock { $0.next() as UInt64 }.hex16
     }
 
     func recordSample(deviceID: String, _ sample: SyncSample, source: String, accepted: Bool) {

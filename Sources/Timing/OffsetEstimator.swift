@@ -121,20 +121,23 @@ public struct OffsetEstimator: Sendable {
 
     /// The fit over the history's samples that are near the floor as it is now (a lower floor found
     /// since they arrived excludes some), or nil when fewer than the window's selection remain.
-    private func historyFit(prior: Double) -> (mapping: ClockMapping, skewError: Double)? {
+    private func historyFit(prior: Double, windowSelected: Int) -> (mapping: ClockMapping, skewError: Double)? {
         guard let floor else { return nil }
-        let limit = Double(floor.delay) * 1.25 + delaySlackNanos
+        let limit = nearFloorLimit(Double(floor.delay))
         let near = history.filter { Double($0.delay.value) <= limit }
-        guard near.count >= 3, near.count > selected().count else { return nil }
+        guard near.count >= 3, near.count > windowSelected else { return nil }
         return OffsetEstimator.fitWithSkewError(near, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
     }
+
+    /// The largest delay that counts as near a floor of `delay` (step 3): 25 % above it plus the slack.
+    func nearFloorLimit(_ delay: Double) -> Double { delay * 1.25 + delaySlackNanos }
 
     /// Bounds the history whatever the exchange rate (60 s at 8 Hz is 480 samples).
     static let historyCountMax = 2048
 
     /// Keeps `sample` in the skew history if it is near the floor, and forgets what is past the horizon.
     private mutating func remember(_ sample: SyncSample) {
-        guard let floor, Double(sample.delay.value) <= Double(floor.delay) * 1.25 + delaySlackNanos else { return }
+        guard let floor, Double(sample.delay.value) <= nearFloorLimit(Double(floor.delay)) else { return }
         history.append(sample)
         let horizon = sample.midpoint.nanos - skewHorizonNanos
         if let first = history.firstIndex(where: { $0.midpoint.nanos >= horizon }), first > 0 { history.removeFirst(first) }
@@ -150,7 +153,7 @@ public struct OffsetEstimator: Sendable {
         }
         let prior = mapping.skew.isFinite ? mapping.skew : 0
         let (fitted, skewError) = OffsetEstimator.fitWithSkewError(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: prior)
-        if let long = historyFit(prior: prior), long.skewError < skewError {
+        if let long = historyFit(prior: prior, windowSelected: chosen.count), long.skewError < skewError {
             // The history's skew when it is the better measured one, agrees with the window's (no
             // frequency change in between) and, once a skew is established, meets the same standard.
             // A window of fewer than 8 selected samples has no standard error worth testing against.
@@ -180,7 +183,7 @@ public struct OffsetEstimator: Sendable {
         }
         if sample.delay.value <= current.delay {
             floor = (sample.delay.value, sample.midpoint)
-        } else if Double(sample.delay.value) <= Double(current.delay) * 1.25 + delaySlackNanos {
+        } else if Double(sample.delay.value) <= nearFloorLimit(Double(current.delay)) {
             floor = (current.delay, sample.midpoint)
         } else if sample.midpoint.nanos - current.at.nanos > floorMemoryNanos {
             resetFloor()
@@ -244,7 +247,7 @@ public struct OffsetEstimator: Sendable {
     /// The window's samples near the delay floor, those the fit uses (empty: hold the mapping).
     func selected() -> [SyncSample] {
         let delayMin = Double(min(floor?.delay ?? .max, ring.map(\.delay.value).min()!))
-        let limit = delayMin * 1.25 + delaySlackNanos
+        let limit = nearFloorLimit(delayMin)
         return ring.filter { Double($0.delay.value) <= limit }
     }
 
@@ -254,7 +257,7 @@ public struct OffsetEstimator: Sendable {
     public func fitSegment(_ samples: [SyncSample], priorSkew: Double = 0) -> (mapping: ClockMapping, used: [Bool])? {
         let consistent = samples.filter(\.isConsistent)
         guard let delayMin = consistent.map(\.delay.value).min() else { return nil }
-        let limit = Double(delayMin) * 1.25 + delaySlackNanos
+        let limit = nearFloorLimit(Double(delayMin))
         let used = samples.map { $0.isConsistent && Double($0.delay.value) <= limit }
         let chosen = zip(samples, used).filter(\.1).map(\.0)
         return (OffsetEstimator.fit(chosen, skewSpanNanosMin: skewSpanNanosMin, priorSkew: priorSkew), used)

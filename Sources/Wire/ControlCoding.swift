@@ -116,10 +116,9 @@ extension Welcome {
     }
 
     func members() -> [String: JSONValue] {
-        let hex = String(syncKey, radix: 16)
         var members: [String: JSONValue] = [
             "hub_id": .string(hubID), "device_id": .string(deviceID), "data_port": .int(Int64(dataPort)),
-            "sync_port": .int(Int64(syncPort)), "sync_key": .string(String(repeating: "0", count: 16 - hex.count) + hex),
+            "sync_port": .int(Int64(syncPort)), "sync_key": .string(syncKey.hex16),
             "heartbeat_interval_ms": .int(heartbeatIntervalMillis), "lost_after_ms": .int(lostAfterMillis),
             "frame_bytes_max": .int(frameBytesMax), "hub_time_ns": .int(hubTimeNanos),
         ]
@@ -173,5 +172,13 @@ extension ErrorReport {
         self.init(
             code: ErrorCode(rawValue: codeName) ?? .internalError, message: try f.string("message", byteCountMax: 1024),
             fatal: try f.optionalBool("fatal") ?? false)
+    }
+}
+
+extension UInt64 {
+    /// 16 lowercase hexadecimal digits, zero-padded (sync and data keys in control messages).
+    public var hex16: String {
+        let digits = String(self, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
