@@ -25,12 +25,18 @@ import Testing
     }
 
     /// The hardware path (when this CPU has it) and the portable path agree on random input of every
-    /// length and alignment; on a CPU without the instruction both calls take the portable path.
+    /// length and alignment, around the hardware path's lane lengths (3 × 256 and 3 × 4096 bytes, one
+    /// and several blocks, with and without remainders); on a CPU without the instruction both calls
+    /// take the portable path.
     @Test func hardwareAndPortablePathsAgree() {
         var random = SystemRandomNumberGenerator()
-        let bytes = (0..<4099).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let bytes = (0..<40_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let cases = [
+            (0, 0), (1, 1), (3, 7), (5, 8), (7, 9), (0, 4099), (13, 4000), (1, 63), (0, 767), (0, 768), (3, 769), (1, 1536),
+            (0, 12_287), (0, 12_288), (5, 12_289), (2, 24_576 + 768 + 5), (7, 39_993), (0, 40_000),
+        ]
         bytes.withUnsafeBytes { raw in
-            for (start, count) in [(0, 0), (1, 1), (3, 7), (5, 8), (7, 9), (0, 4099), (13, 4000), (1, 63)] {
+            for (start, count) in cases {
                 let slice = UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)])
                 var hardware = CRC32C()
                 hardware.update(slice)
