@@ -113,6 +113,7 @@ extension Hub {
             keep("ingest_engine", \.ingestEngine)
             keep("ingest_buffer_mib", \.ingestBufferMiB)
             keep("ingest_writes", \.ingestWrites)
+            keep("ingest_direct_io", \.ingestDirectIO)
             return ReloadOutcome(applied: applied, needRestart: restart)
         }
     }

@@ -59,6 +59,7 @@ extension Hub {
         let stats = engine.statistics
         fields["engine"] = .string("io_uring")
         fields["writes"] = .string(engine.configuration.writeMode.rawValue)
+        fields["direct_io"] = .string(engine.directIOStatus)
         fields["pool"] = .object([
             "chunk_bytes": .int(Int64(engine.pool.chunkByteCount)), "chunks": .int(Int64(engine.pool.chunkCount)),
             "chunks_in_use": .int(Int64(stats.chunksInUse.load(ordering: .relaxed))),

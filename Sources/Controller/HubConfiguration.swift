@@ -49,6 +49,9 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestBufferMiB = 256
     /// How the engine's storage stage writes: "io_uring" (ring submissions) or "pwritev" (inline).
     public var ingestWrites = "io_uring"
+    /// Whether the engine writes stream files with O_DIRECT (falling back to the page cache where the
+    /// filesystem refuses it).
+    public var ingestDirectIO = true
     /// trace, debug, info, notice, warning, error or critical (SIGHUP applies a change).
     public var logLevel = "info"
     /// Where this controller sits: "hub" (the top of the rig). "relay" (a controller below another, for
@@ -97,6 +100,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "ingest_engine": "auto, io_uring or posix: the data plane's I/O path",
         "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 256)",
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
+        "ingest_direct_io": "true or false: write stream files with O_DIRECT (default true)",
         "log_level": "trace, debug, info, notice, warning, error or critical (default info)",
         "role": "hub (the only role built; relay is reserved for the controller tree)",
         "operator_token": "bearer token for the HTTP API and /metrics; required unless bind is loopback",
@@ -216,6 +220,9 @@ public struct HubConfiguration: Sendable, Equatable {
                 throw fail("must be io_uring or pwritev")
             }
             ingestWrites = text
+        case "ingest_direct_io":
+            guard let flag = value as? Bool else { throw fail("must be true or false") }
+            ingestDirectIO = flag
         case "ingest_buffer_mib":
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
@@ -273,7 +280,7 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestEngineConfiguration: IngestEngineConfiguration {
         IngestEngineConfiguration(
             chunkByteCount: 1 << 20, chunkCount: ingestBufferMiB, frameBytesMax: Int(frameBytesMax),
-            writeMode: IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) ?? .ring)
+            writeMode: IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) ?? .ring, directIO: ingestDirectIO)
     }
 
     /// The token `deviceID` must present, if any token would be accepted.

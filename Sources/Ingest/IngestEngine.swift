@@ -30,6 +30,9 @@ public struct IngestEngineConfiguration: Sendable {
     /// blocking, so io_uring hands them to its io-wq worker threads; see docs/benchmarks.md for what
     /// each costs.
     public var writeMode: WriteMode
+    /// Whether the storage stage writes with O_DIRECT through per-stream staging windows (see
+    /// DirectStaging.swift); where the filesystem refuses it, writes go through the page cache.
+    public var directIO: Bool
     /// Fault injection for tests: every write after the first `afterWrites` fails with `errno`
     /// without touching the file (the path a real EIO or ENOSPC from the kernel takes).
     public var injectedWriteFailure: (afterWrites: Int, errno: Errno)?
@@ -41,9 +44,10 @@ public struct IngestEngineConfiguration: Sendable {
 
     public init(
         chunkByteCount: Int = 1 << 20, chunkCount: Int = 128, frameBytesMax: Int = 8 << 20, ringCapacity: Int = 1 << 16,
-        storageDelayNanos: Int64 = 0, writeMode: WriteMode = .ring
+        storageDelayNanos: Int64 = 0, writeMode: WriteMode = .ring, directIO: Bool = true
     ) {
         self.writeMode = writeMode
+        self.directIO = directIO
         self.chunkByteCount = chunkByteCount
         self.chunkCount = chunkCount
         self.frameBytesMax = frameBytesMax
@@ -100,6 +104,9 @@ final class IngestEngineShared: Sendable {
     nonisolated(unsafe) let networkBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     nonisolated(unsafe) let storageBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     let writeMode: IngestEngineConfiguration.WriteMode
+    let directIO: Bool
+    /// Why O_DIRECT is not used although configured (the filesystem refused it), once that happened.
+    let directIOState = Locked<String?>(nil)
     let injectedWriteFailure: (afterWrites: Int, errno: Errno)?
     let logger: Logger
 
@@ -112,6 +119,7 @@ final class IngestEngineShared: Sendable {
         frameBytesMax = configuration.frameBytesMax
         storageDelayNanos = configuration.storageDelayNanos
         writeMode = configuration.writeMode
+        directIO = configuration.directIO
         injectedWriteFailure = configuration.injectedWriteFailure
         self.logger = logger
     }
@@ -147,10 +155,17 @@ public final class IngestEngine: Sendable {
             storage = try StorageStage(engine: shared, entryCount: 256)
         } catch { throw IngestEngineError(description: "\(error)") }
         let pool = "\(configuration.chunkCount) × \(configuration.chunkByteCount / 1024) KiB = \(shared.pool.totalByteCount >> 20) MiB"
-        logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(configuration.writeMode.rawValue), CRC32C \(CRC32C.implementation)")
+        let writes = configuration.writeMode.rawValue + (configuration.directIO ? " with O_DIRECT" : "")
+        logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(writes), CRC32C \(CRC32C.implementation)")
     }
 
     public var statistics: IngestEngineStatistics { shared.statistics }
+
+    /// "on", "off" (configured), or "off: <why>" (the filesystem refused it).
+    public var directIOStatus: String {
+        guard configuration.directIO else { return "off" }
+        return shared.directIOState.withLock { $0 }.map { "off: \($0)" } ?? "on"
+    }
     public var pool: BufferPool { shared.pool }
 
     public func start() {

@@ -35,6 +35,13 @@ final class StorageStream {
     var inFlightBytes = 0
     var inFlightFrames = 0
     var inFlightPayload: Int64 = 0
+    /// What the write in flight should report: the record bytes, or whole blocks with O_DIRECT.
+    var inFlightWriteBytes = 0
+    var inFlightDirect = false
+    /// A write is in flight (its segments may already be back in the pool, copied to the window).
+    var writing = false
+    /// The O_DIRECT window, or nil when this stream's writes go through the page cache.
+    var direct: DirectStaging?
     let vectors = unsafe UnsafeMutablePointer<iovec>.allocate(capacity: StorageStream.vectorsPerWriteMax)
     let headers = unsafe UnsafeMutableRawPointer.allocate(
         byteCount: StorageStream.framesPerWriteMax * StreamFileFormat.recordHeaderByteCount, alignment: 64)
@@ -124,7 +131,9 @@ final class StorageStage: @unchecked Sendable {
                     continue
                 }
                 while streams.count <= slot { streams.append(nil) }
-                streams[slot] = StorageStream(slot: event.slot, writer: writer, firstSequence: event.sequence)
+                let stream = StorageStream(slot: event.slot, writer: writer, firstSequence: event.sequence)
+                stream.direct = makeDirectStaging(for: writer, fileEnd: stream.fileEnd)
+                streams[slot] = stream
                 active += 1
             case .segment:
                 guard slot < streams.count, let stream = streams[slot] else {
@@ -152,21 +161,34 @@ final class StorageStage: @unchecked Sendable {
     /// Starts the stream's next write, or reports it drained once it has ended and nothing is left.
     func advance(_ stream: StorageStream) {
         // A failed fdatasync (the flusher's) is final for the stream, as a failed write is.
-        if !stream.failed, stream.inFlight.isEmpty, stream.hasPending, stream.writer.failure != nil {
+        if !stream.failed, !stream.writing, stream.hasPending, stream.writer.failure != nil {
             stream.failed = true
             releases.append(IngestEvent(kind: .failed, slot: stream.slot))
         }
-        if stream.inFlight.isEmpty && stream.hasPending && !stream.failed { submitWrite(stream) }
-        if stream.ended && stream.inFlight.isEmpty && (!stream.hasPending || stream.failed) {
+        if !stream.writing && stream.hasPending && !stream.failed { submitWrite(stream) }
+        if stream.ended && !stream.writing && (!stream.hasPending || stream.failed) {
             for index in stream.pendingStart..<stream.pending.count { release(stream.pending[index]) }
+            // Cut off the O_DIRECT zeros (padding, space allocated ahead): the file ends at its last record.
+            if stream.direct != nil { try? FileIO.truncate(stream.fd, to: stream.fileEnd) }
             streams[Int(stream.slot)] = nil
             active -= 1
             releases.append(IngestEvent(kind: .drained, slot: stream.slot))
         }
     }
 
-    /// One gathering write of as many whole pending frames as fit.
+    /// One write of as many whole pending frames as fit: through the stream's O_DIRECT window, or
+    /// gathering from the pool through the page cache.
     func submitWrite(_ stream: StorageStream) {
+        if let direct = stream.direct {
+            if submitDirectWrite(stream, direct) { return }
+            // The first frame is larger than the window: it goes through the page cache, appended at
+            // the file's end once the O_DIRECT zeros after the last record are cut off.
+            do throws(Errno) { try FileIO.truncate(stream.fd, to: stream.fileEnd) } catch {
+                writeCompleted(stream, result: -error.rawValue)
+                return
+            }
+        }
+        stream.inFlightDirect = false
         var vectorCount = 0
         var frames = 0
         var bytes = 0
@@ -199,6 +221,16 @@ final class StorageStage: @unchecked Sendable {
             frames += 1
             index = last + 1
         }
+        consumePending(stream, through: index)
+        stream.inFlightBytes = bytes
+        stream.inFlightWriteBytes = bytes
+        stream.inFlightFrames = frames
+        stream.inFlightPayload = payload
+        issueWrite(stream, fd: stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
+    }
+
+    /// Drops the pending segments before `index` (taken into the write being made).
+    func consumePending(_ stream: StorageStream, through index: Int) {
         stream.pendingStart = index
         if stream.pendingStart == stream.pending.count {
             stream.pending.removeAll(keepingCapacity: true)
@@ -209,9 +241,11 @@ final class StorageStage: @unchecked Sendable {
             stream.pendingEnd -= stream.pendingStart
             stream.pendingStart = 0
         }
-        stream.inFlightBytes = bytes
-        stream.inFlightFrames = frames
-        stream.inFlightPayload = payload
+    }
+
+    /// Submits the stream's prepared vectors as one write at `offset` (or writes them inline).
+    func issueWrite(_ stream: StorageStream, fd: FileDescriptor, vectorCount: Int, offset: Int64) {
+        stream.writing = true
         if engine.storageDelayNanos > 0 { HostClock.sleep(nanos: engine.storageDelayNanos) }
         writesSubmitted += 1
         if let injected = engine.injectedWriteFailure, writesSubmitted > injected.afterWrites {
@@ -221,32 +255,32 @@ final class StorageStage: @unchecked Sendable {
         if engine.writeMode == .inline {
             let result: Int
             do throws(Errno) {
-                result = try unsafe FileIO.writeVector(stream.fd, stream.vectors, count: vectorCount, at: stream.fileEnd)
+                result = try unsafe FileIO.writeVector(fd, stream.vectors, count: vectorCount, at: offset)
             } catch { result = -Int(error.rawValue) }
             writeCompleted(stream, result: Int32(clamping: result))
             return
         }
         let tag = StorageStage.writeTag | UInt64(stream.slot)
-        var queued = unsafe ring.prepareWriteVector(
-            fd: stream.fd, vectors: stream.vectors, count: UInt32(vectorCount), offset: UInt64(stream.fileEnd), userData: tag)
+        let count = UInt32(vectorCount)
+        var queued = unsafe ring.prepareWriteVector(fd: fd, vectors: stream.vectors, count: count, offset: UInt64(offset), userData: tag)
         if !queued {
             try? ring.submit()
-            queued = unsafe ring.prepareWriteVector(
-                fd: stream.fd, vectors: stream.vectors, count: UInt32(vectorCount), offset: UInt64(stream.fileEnd), userData: tag)
+            queued = unsafe ring.prepareWriteVector(fd: fd, vectors: stream.vectors, count: count, offset: UInt64(offset), userData: tag)
         }
         if !queued { writeCompleted(stream, result: -Errno.resourceTemporarilyUnavailable.rawValue) }
     }
 
     func writeCompleted(_ stream: StorageStream, result: Int32) {
+        stream.writing = false
         defer {
             for segment in stream.inFlight { release(segment) }
             stream.inFlight.removeAll(keepingCapacity: true)
         }
-        guard Int(result) == stream.inFlightBytes else {
+        guard Int(result) == stream.inFlightWriteBytes else {
             let reason =
                 result < 0
                 ? "writing \(stream.writer.path) failed: \(Errno(rawValue: -result))"
-                : "writing \(stream.writer.path) stopped short (\(result) of \(stream.inFlightBytes) bytes; is the disk full?)"
+                : "writing \(stream.writer.path) stopped short (\(result) of \(stream.inFlightWriteBytes) bytes; is the disk full?)"
             // Cut back to the last whole record; if even that fails, recovery's scan stops there.
             try? FileIO.truncate(stream.fd, to: stream.fileEnd)
             stream.writer.recordFailure(reason)
@@ -261,6 +295,7 @@ final class StorageStage: @unchecked Sendable {
         stream.nextSequence += UInt64(stream.inFlightFrames)
         stream.fileEnd += Int64(stream.inFlightBytes)
         engine.statistics.bytesWritten.add(stream.inFlightBytes, ordering: .relaxed)
+        if let direct = stream.direct { finishDirectWrite(stream, direct) }
     }
 
     func release(_ segment: IngestEvent) {

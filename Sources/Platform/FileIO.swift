@@ -1,5 +1,6 @@
 // Files for session folders: append-only stream files, durable syncs, atomic replacement.
 // Wraps open(2), write(2), pread(2), fdatasync(2), fsync(2), rename(2), mkdir(2), ftruncate(2).
+import CLiburing
 import SystemPackage
 
 #if canImport(Glibc)
@@ -101,6 +102,29 @@ public enum FileIO {
             try FileDescriptor.open(
                 FilePath(path), .writeOnly, options: [.create, .append, .closeOnExec], permissions: [.ownerReadWrite, .groupRead])
         }
+    }
+
+    /// The block size O_DIRECT transfers are aligned to here (offsets, lengths and memory): 4096 covers
+    /// devices with 512-byte and 4 KiB logical blocks.
+    public static let directBlockByteCount = 4096
+
+    /// Opens an existing file for reading and writing with O_DIRECT (transfers bypass the page cache
+    /// and must be aligned to `directBlockByteCount`). Throws EINVAL where the filesystem refuses it.
+    public static func openDirect(_ path: String) throws(Errno) -> FileDescriptor {
+        #if arch(x86_64)
+        let direct: Int32 = 0o40000
+        #else
+        let direct: Int32 = 0o200000
+        #endif
+        let raw = try valueOrErrno { open(path, O_RDWR | O_CLOEXEC | direct) }
+        return FileDescriptor(rawValue: raw)
+    }
+
+    /// Allocates blocks for `[offset, offset + count)` and extends the file to cover them, with
+    /// fallocate(2) (unwritten extents, read as zeros): never by writing zeros. Throws EOPNOTSUPP where
+    /// the filesystem lacks it, ENOSPC when the space is not there.
+    public static func preallocate(_ fd: FileDescriptor, at offset: Int64, count: Int64) throws(Errno) {
+        _ = try valueOrErrno { lockstep_fallocate(fd.rawValue, 0, offset, count) }
     }
 
     /// Truncates a file to `length` bytes.

@@ -21,6 +21,7 @@ struct IngestBench: AsyncParsableCommand {
     @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
     @Option(help: "Hub data plane: auto, io_uring or posix.") var engine: String = "auto"
     @Option(help: "Engine storage writes: io_uring or pwritev (default: the hub's).") var writes: String?
+    @Option(help: "Engine O_DIRECT writes: on or off (default: the hub's, on).") var directIO: String?
     @Option(help: "Also measure a plain receiver on the same load in this run: naive.") var compare: String?
     @Flag(help: "Keep the recorded data.") var keep = false
     @Flag(help: "Print one JSON object.") var json = false
@@ -32,6 +33,7 @@ struct IngestBench: AsyncParsableCommand {
         guard ["video", "thermal", "mixed"].contains(profile) else { throw ValidationError("--profile must be video, thermal or mixed") }
         guard ["auto", "io_uring", "posix"].contains(engine) else { throw ValidationError("--engine must be auto, io_uring or posix") }
         guard compare == nil || compare == "naive" else { throw ValidationError("--compare takes: naive") }
+        guard directIO == nil || ["on", "off"].contains(directIO!) else { throw ValidationError("--direct-io must be on or off") }
     }
 
     func run() async throws {
@@ -71,7 +73,8 @@ struct IngestBench: AsyncParsableCommand {
         let (hub, client) = try await startHub(
             dataDirectory: data, workDirectory: base,
             extra: ["--ingest-engine", engine] + (writes.map { ["--ingest-writes", $0] } ?? [])
-                + (network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]))
+                + (network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]),
+            config: directIO.map { ["ingest_direct_io: \($0 == "on")"] } ?? [])
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
         let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         let simulators = try Child(

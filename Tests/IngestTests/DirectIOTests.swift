@@ -1,0 +1,94 @@
+// The engine's two ways of writing stream files, O_DIRECT through a staging window and the page
+// cache, with records smaller and larger than the window (those go through the page cache in the
+// O_DIRECT mode too) and a stream resumed on a second connection at an offset inside a block. Each
+// file must hold exactly its records, byte for byte, with the window's zero padding cut off.
+import Foundation
+import Platform
+import SystemPackage
+import TestSupport
+import Testing
+import Wire
+@testable import Ingest
+
+@Suite(.serialized) struct DirectIOTests {
+    /// Sizes around the 4 KiB block and the 2 MiB window (with its 16-byte record header and the
+    /// 32-byte frame header a payload of 2 MiB − 48 bytes fills it exactly).
+    static let sizes = [
+        100, 2_500_000, 4_000, 0, 2_097_152 - 48, 17, 4_096, 3_000_000, 2_097_152 - 47, 1, 65_536, 1_000_000,
+        5, 2_200_000, 4_079, 333_333,
+    ]
+
+    static func payload(_ sequence: UInt64) -> [UInt8] {
+        let size = sizes[Int(sequence) % sizes.count]
+        var bytes = [UInt8](repeating: UInt8(truncatingIfNeeded: sequence &* 37 &+ 11), count: size)
+        for index in stride(from: 0, to: size, by: 4093) { bytes[index] = UInt8(truncatingIfNeeded: index >> 12 &+ Int(sequence)) }
+        if size > 0 { bytes[size - 1] = 0xA5 }
+        return bytes
+    }
+
+    @Test(arguments: [true, false])
+    func bothWritePathsStoreExactlyTheRecords(direct: Bool) throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1])
+        var configuration = IngestEngineConfiguration(chunkByteCount: 1 << 20, chunkCount: 16, frameBytesMax: 3_000_000)
+        configuration.directIO = direct
+        let server = try harness.serve(configuration)
+        let engine = try #require(server.engine)
+        #expect(engine.directIOStatus == (direct ? "on" : "off"))
+        let writer = harness.writers[1]!
+        let frames = UInt64(DirectIOTests.sizes.count)
+
+        // Two connections: the second resumes where the first stopped, inside a block.
+        for range in [0..<(frames / 2), (frames / 2)..<frames] {
+            let fd = try openStream(server, stream: 1)
+            for sequence in range {
+                try Socket.sendAll(fd, DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: DirectIOTests.payload(sequence)))
+            }
+            try fd.close()
+            harness.waitForWritten(1, range.upperBound)
+            for _ in 0..<2000 where engine.statistics.connections.load(ordering: .relaxed) > 0 { HostClock.sleep(nanos: 5_000_000) }
+            // Drained: the file ends at its last record, and that end is not on a block boundary here.
+            #expect(try FileIO.size(path: writer.path) == writer.writtenByteCount, "no padding after the connection ended")
+            #expect(writer.writtenByteCount % 4096 != 0)
+        }
+        #expect(engine.directIOStatus == (direct ? "on" : "off"), "this filesystem takes O_DIRECT")
+        server.shutdown()
+        #expect(harness.failures.withLock { $0.isEmpty }, "\(harness.failures.withLock { $0 })")
+        #expect(engine.statistics.chunksInUse.load(ordering: .relaxed) == 0)
+        try writer.close()
+
+        var next: UInt64 = 0
+        let scan = try StreamFileReader.scan(writer.path) { record in
+            #expect(record.header.sequence == next)
+            #expect(record.payload == DirectIOTests.payload(next), "frame \(next)")
+            next += 1
+        }
+        #expect(scan.isClean, "\(scan.problem ?? "")")
+        #expect(scan.frameCount == Int64(frames))
+        #expect(scan.validByteCount == scan.fileByteCount)
+    }
+
+    /// A crash leaves the window's zero padding after the last record: the scan stops there, keeping
+    /// every record before it, as recovery then truncates.
+    @Test func zeroPaddingAfterTheLastRecordIsATornTail() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/stream-1.lss"
+        var bytes = StreamFileFormat.fileHeader(description: .object(["stream": .int(1)]))
+        for sequence in UInt64(0)..<3 {
+            let frame = DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: DirectIOTests.payload(sequence))
+            var header = [UInt8](repeating: 0, count: StreamFileFormat.recordHeaderByteCount)
+            let crc = try FrameHeader.decode(frame.span, payloadBytesMax: 1 << 30).crc
+            header.withUnsafeMutableBytes { StreamFileFormat.storeRecordHeader(hubReceiveNanos: 5, frameCRC: crc, into: $0) }
+            bytes += header + frame
+        }
+        let records = bytes.count
+        bytes += [UInt8](repeating: 0, count: 4096 - records % 4096)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let scan = try StreamFileReader.scan(path)
+        #expect(scan.frameCount == 3)
+        #expect(scan.validByteCount == Int64(records))
+        #expect(!scan.isClean)
+    }
+}
