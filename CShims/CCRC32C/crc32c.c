@@ -21,6 +21,8 @@
 
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
+/* Set once the tables are built; until then (or without the instruction) the lanes are not used. */
+static int tables_ready;
 
 int lockstep_crc32c_hw_available(void) { return __builtin_cpu_supports("sse4.2") ? 1 : 0; }
 
@@ -50,9 +52,11 @@ static void build_shift(uint32_t table[4][256], size_t lane)
 __attribute__((constructor))
 static void build_tables(void)
 {
+    __builtin_cpu_init();
     if (!lockstep_crc32c_hw_available()) return;
     build_shift(shift_long, LONG_LANE);
     build_shift(shift_short, SHORT_LANE);
+    tables_ready = 1;
 }
 
 static uint32_t shift(uint32_t table[4][256], uint32_t state)
@@ -82,12 +86,12 @@ uint32_t lockstep_crc32c_hw_update(uint32_t crc, const void *bytes, size_t count
 {
     const unsigned char *p = bytes;
     uint64_t state = crc;
-    while (count >= 3 * LONG_LANE) {
+    while (tables_ready && count >= 3 * LONG_LANE) {
         state = three_lanes(state, p, LONG_LANE, shift_long);
         p += 3 * LONG_LANE;
         count -= 3 * LONG_LANE;
     }
-    while (count >= 3 * SHORT_LANE) {
+    while (tables_ready && count >= 3 * SHORT_LANE) {
         state = three_lanes(state, p, SHORT_LANE, shift_short);
         p += 3 * SHORT_LANE;
         count -= 3 * SHORT_LANE;

@@ -21,11 +21,4 @@
 static inline void lockstep_sqe_select_buffer(struct io_uring_sqe *sqe, unsigned short group)
 { sqe->flags |= IOSQE_BUFFER_SELECT; sqe->buf_group = group; }
 
-/* fallocate(2) itself: glibc declares it only under _GNU_SOURCE, which this header cannot set first, and
- * posix_fallocate would write zeros where the filesystem lacks it. -1 with errno on failure. */
-#include <sys/syscall.h>
-extern long syscall(long number, ...);
-static inline int lockstep_fallocate(int fd, int mode, long long offset, long long length)
-{ return (int)syscall(SYS_fallocate, fd, mode, offset, length); }
-
 #endif

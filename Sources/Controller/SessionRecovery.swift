@@ -77,12 +77,18 @@ enum SessionRecovery {
             return nil
         }
         guard !scan.isClean else { return scan }
+        let zeros = (try? StreamFileReader.isZeroTail(path, from: scan.validByteCount)) == true
         let fd = try errnoTyped { try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec]) }
         defer { try? fd.close() }
         try FileIO.truncate(fd, to: scan.validByteCount)
         try FileIO.dataSync(fd)
-        problems.append("\(label): cut from \(scan.fileByteCount) to \(scan.validByteCount) bytes after frame \(scan.frameCount) "
-            + "(\(scan.problem ?? "trailing bytes"))")
+        if zeros {
+            problems.append("\(label): \(scan.fileByteCount - scan.validByteCount) bytes of zeros after frame \(scan.frameCount) removed "
+                + "(the padding of the hub's last O_DIRECT write; nothing was lost there)")
+        } else {
+            problems.append("\(label): cut from \(scan.fileByteCount) to \(scan.validByteCount) bytes after frame \(scan.frameCount) "
+                + "(\(scan.problem ?? "trailing bytes"))")
+        }
         return scan
     }
 

@@ -7,17 +7,28 @@
 //
 // So each stream keeps a staging window: a 4 KiB-aligned buffer that mirrors the file from `base`, the
 // start of the block holding the end of the last whole record. The stage copies whole records into it
-// after that partial block, zero-fills to the next block boundary, and writes the whole blocks at
-// `base`. When the write completes, the partial last block moves to the buffer's start and is written
-// again, with more records after it, by the next write. One copy, as the page cache would make, and
-// none of the rest.
+// after that partial block and then either
+// - writes the whole blocks they cover at `base` with O_DIRECT, zero-filled to the last block's end,
+//   when at least `directWriteMin` new bytes are there (the partial block is written again, with more
+//   records after it, by the next write), or
+// - writes just the new bytes through the page cache, which gathers a slow stream's small writes
+//   until the next fdatasync instead of sending a 4 KiB block to the device for each.
+// When the write completes, the partial last block moves to the buffer's start. One copy, as the page
+// cache would make, and none of the rest.
 //
-// Blocks are also allocated ahead in 16 MiB steps (fallocate), so that writes land inside the file:
-// ext4 takes those without blocking, where an appending write goes to an io_uring worker thread.
-// The file therefore reads as zeros after its last record while the stream is open (the partial
-// block's padding and the space allocated ahead). The stage cuts that off when the stream drains (its
-// connection ended); after a crash, recovery's scan stops at the zeros (an invalid record header) and
-// truncates there, as it does for any torn tail.
+// The file therefore ends in up to one block of zeros after its last record while the stream is open
+// (the partial block's padding). The stage cuts that off when the stream drains (its connection
+// ended; should that fail, the stream takes no more frames); after a crash, recovery's scan stops at
+// the zeros (an invalid record header) and truncates there, as it does for any torn tail, saying the
+// cut bytes were zeros.
+//
+// Not done: allocating blocks ahead (fallocate) so that writes land inside the file. On this kernel
+// ext4 hands the O_DIRECT writes to io_uring's worker threads either way (about 316 of them a second
+// at 8 × 12.5 MB/s, the same with and without), and three runs each showed no CPU difference.
+//
+// Records larger than the window go through the page cache, gathered from the pool, at the file's end.
+// Where a filesystem refuses O_DIRECT (EINVAL at open, or on a write: alignment stricter than 4 KiB),
+// the window's bytes are written through the page cache instead, and status says why.
 import Platform
 import SystemPackage
 
@@ -25,71 +36,73 @@ import SystemPackage
 import Glibc
 #endif
 
-/// One stream's O_DIRECT descriptor and staging window.
-final class DirectStaging {
-    /// The window: records larger than this (with the partial block) are written buffered instead.
-    static let byteCount = 2 << 20
+/// How the write in flight was made, which decides how the window follows it.
+enum WriteKind {
+    /// Gathered from the pool (no window, or a record larger than the window).
+    case gathered
+    /// The window's new bytes through the page cache.
+    case windowBuffered
+    /// The window's whole blocks with O_DIRECT.
+    case windowDirect
+}
 
+/// One stream's O_DIRECT descriptor, page-cache descriptor and staging window.
+final class DirectStaging {
+    /// The window: records larger than this (with the partial block) are written gathered instead.
+    static let byteCount = 2 << 20
+    /// Fewer new bytes than this go through the page cache, so a slow stream does not rewrite a block
+    /// on the device for every few records (at most 1/16 more bytes written than stored).
+    static let directWriteMin = 64 << 10
+
+    /// O_RDWR | O_DIRECT.
     let fd: FileDescriptor
+    /// O_WRONLY without O_APPEND: page-cache writes at explicit offsets, over the zeros after the end.
+    let bufferedFD: FileDescriptor
     let buffer: UnsafeMutableRawPointer
-    /// Blocks are allocated this far ahead of the writes, in steps of `allocationStep`.
-    static let allocationStep: Int64 = 16 << 20
-    /// The end of the space allocated ahead (0: none yet); allocation stops after its first failure.
-    private(set) var allocatedEnd: Int64 = 0
-    private var allocationFailed = false
     /// The file offset of `buffer[0]`, a multiple of the block size. `buffer[0..<(fileEnd - base)]`
     /// holds the file's bytes from `base` to the end of its last whole record.
     private(set) var base: Int64 = 0
+    /// False once a write was refused with EINVAL: the window's bytes then go through the page cache.
+    var directAllowed = true
 
-    private init(fd: FileDescriptor) {
+    private init(fd: FileDescriptor, bufferedFD: FileDescriptor) {
         self.fd = fd
+        self.bufferedFD = bufferedFD
         buffer = UnsafeMutableRawPointer.allocate(byteCount: DirectStaging.byteCount, alignment: FileIO.directBlockByteCount)
     }
 
     deinit {
         unsafe buffer.deallocate()
         try? fd.close()
+        try? bufferedFD.close()
     }
 
-    /// Opens `path` with O_DIRECT and loads the partial block before `fileEnd`.
+    /// Opens `path` twice (O_DIRECT, and for page-cache writes) and loads the partial block before `fileEnd`.
     /// - Throws: EINVAL when the filesystem refuses O_DIRECT, or the open or read error.
     static func open(path: String, fileEnd: Int64) throws(Errno) -> DirectStaging {
-        let staging = DirectStaging(fd: try FileIO.openDirect(path))
+        let direct = try FileIO.openDirect(path)
+        let buffered: FileDescriptor
+        do throws(Errno) { buffered = try FileIO.openForWriting(path) } catch {
+            try? direct.close()
+            throw error
+        }
+        let staging = DirectStaging(fd: direct, bufferedFD: buffered)
         try staging.load(fileEnd: fileEnd)
         return staging
     }
 
-    /// Reads the file's partial block before `fileEnd` into the buffer's start (at open, and after a
-    /// record too large for the window was written buffered).
+    /// Reads the file's partial block before `fileEnd` into the buffer's start.
     func load(fileEnd: Int64) throws(Errno) {
         let block = Int64(FileIO.directBlockByteCount)
         base = fileEnd - fileEnd % block
-        // The file was cut back to `fileEnd`: whatever was allocated ahead is gone.
-        allocatedEnd = 0
         let tail = Int(fileEnd - base)
         guard tail > 0 else { return }
         let got = try unsafe FileIO.read(fd, at: base, into: UnsafeMutableRawBufferPointer(start: buffer, count: FileIO.directBlockByteCount))
         guard got >= tail else { throw Errno.ioError }
     }
 
-    /// Allocates the next step of blocks once a write would reach past what is allocated, so that
-    /// writes land inside the file and ext4 can take them without blocking (an appending O_DIRECT write
-    /// cannot be issued without blocking, and io_uring hands it to a worker thread). The file then
-    /// reads as zeros past its last record until the stream drains and is cut back. Without the space
-    /// (ENOSPC) or the call (EOPNOTSUPP), writes simply append.
-    func allocate(through end: Int64) {
-        guard !allocationFailed, end > allocatedEnd else { return }
-        let from = max(allocatedEnd, base)
-        do throws(Errno) {
-            try FileIO.preallocate(fd, at: from, count: DirectStaging.allocationStep)
-            allocatedEnd = from + DirectStaging.allocationStep
-        } catch {
-            allocationFailed = true
-        }
-    }
-
-    /// After a write that left the file's last whole record ending at `fileEnd`: keeps its partial
-    /// block at the buffer's start.
+    /// After a write from the window that left the file's last whole record ending at `fileEnd`: keeps
+    /// its partial block at the buffer's start.
     func advance(to fileEnd: Int64) {
         let block = Int64(FileIO.directBlockByteCount)
         let next = fileEnd - fileEnd % block
@@ -97,20 +110,35 @@ final class DirectStaging {
         if next != base && tail > 0 { unsafe memmove(buffer, buffer + Int(next - base), tail) }
         base = next
     }
+
+    /// After a gathered write of `vectors` that ended the file at `fileEnd`: takes the partial block's
+    /// bytes from the end of what was written. False when the write was shorter than that block part.
+    func keepTail(fileEnd: Int64, vectors: UnsafePointer<iovec>, count: Int) -> Bool {
+        let block = Int64(FileIO.directBlockByteCount)
+        base = fileEnd - fileEnd % block
+        var missing = Int(fileEnd - base)
+        var index = count - 1
+        while missing > 0 && index >= 0 {
+            let vector = unsafe vectors[index]
+            let take = min(missing, vector.iov_len)
+            missing -= take
+            unsafe (buffer + missing).copyMemory(from: vector.iov_base! + (vector.iov_len - take), byteCount: take)
+            index -= 1
+        }
+        return missing == 0
+    }
 }
 
 extension StorageStage {
-    /// The staging for a newly opened stream, or nil for buffered writes (O_DIRECT is off, or the
-    /// filesystem refused it: said once, and shown in status).
+    /// The window for a newly opened stream, or nil for gathered page-cache writes (O_DIRECT is off, or
+    /// the filesystem refused it: said once, and shown in status).
     func makeDirectStaging(for writer: StreamWriter, fileEnd: Int64) -> DirectStaging? {
         guard engine.directIO, engine.directIOState.withLock({ $0 == nil }) else { return nil }
         do throws(Errno) {
             return try DirectStaging.open(path: writer.path, fileEnd: fileEnd)
         } catch {
             if error == .invalidArgument {
-                let reason = "the filesystem of \(writer.path) refuses O_DIRECT"
-                engine.directIOState.withLock { $0 = reason }
-                engine.logger.warning("ingest storage stage: \(reason); writing through the page cache")
+                refuseDirectIO("the filesystem of \(writer.path) refuses O_DIRECT")
             } else {
                 engine.logger.error("ingest storage stage: O_DIRECT for \(writer.path) failed (\(error)); writing it through the page cache")
             }
@@ -118,11 +146,16 @@ extension StorageStage {
         }
     }
 
-    /// Copies as many whole pending frames as fit into the stream's staging window and writes the
-    /// blocks they cover with O_DIRECT. The frames' chunks go back to the network stage at once.
-    /// Returns false, having done nothing, when the first pending frame does not fit the window.
-    func submitDirectWrite(_ stream: StorageStream, _ direct: DirectStaging) -> Bool {
-        let block = FileIO.directBlockByteCount
+    func refuseDirectIO(_ reason: String) {
+        engine.directIOState.withLock { $0 = $0 ?? reason }
+        engine.logger.warning("ingest storage stage: \(reason); writing through the page cache")
+    }
+
+    /// Copies as many whole pending frames as fit into the stream's window and writes them from there
+    /// (O_DIRECT blocks, or the new bytes through the page cache). The frames' chunks go back to the
+    /// network stage at once. Returns false, having done nothing, when the first pending frame does not
+    /// fit the window.
+    func submitWindowWrite(_ stream: StorageStream, _ direct: DirectStaging) -> Bool {
         let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
         let tail = Int(stream.fileEnd - direct.base)
         var filled = tail
@@ -155,29 +188,63 @@ extension StorageStage {
         }
         guard frames > 0 else { return false }
         consumePending(stream, through: index)
-        let padded = (filled + block - 1) / block * block
-        unsafe (direct.buffer + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled)
         stream.inFlightBytes = filled - tail
-        stream.inFlightWriteBytes = padded
         stream.inFlightFrames = frames
         stream.inFlightPayload = payload
-        stream.inFlightDirect = true
-        direct.allocate(through: direct.base + Int64(padded))
+        guard direct.directAllowed, filled - tail >= DirectStaging.directWriteMin else {
+            stream.inFlightKind = .windowBuffered
+            stream.inFlightWriteBytes = filled - tail
+            unsafe stream.vectors[0] = iovec(iov_base: direct.buffer + tail, iov_len: filled - tail)
+            issueWrite(stream, fd: direct.bufferedFD, vectorCount: 1, offset: stream.fileEnd)
+            return true
+        }
+        let block = FileIO.directBlockByteCount
+        let padded = (filled + block - 1) / block * block
+        unsafe (direct.buffer + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled)
+        stream.inFlightKind = .windowDirect
+        stream.inFlightWriteBytes = padded
         unsafe stream.vectors[0] = iovec(iov_base: direct.buffer, iov_len: padded)
         issueWrite(stream, fd: direct.fd, vectorCount: 1, offset: direct.base)
         return true
     }
 
-    /// After a write: moves the window on, or reloads it after a buffered write (nil: give up O_DIRECT
-    /// for this stream, whose file is then exactly its records again).
+    /// An O_DIRECT write refused with EINVAL (the filesystem wants a stricter alignment): the same
+    /// bytes, still in the window, go through the page cache now, and so do all later writes.
+    /// Returns what that write returned, in the terms `writeCompleted` checks.
+    func directWriteRefused(_ stream: StorageStream, _ direct: DirectStaging) -> Int32 {
+        direct.directAllowed = false
+        refuseDirectIO("O_DIRECT writes to \(stream.writer.path) are refused (EINVAL)")
+        let tail = Int(stream.fileEnd - direct.base)
+        stream.inFlightKind = .windowBuffered
+        stream.inFlightWriteBytes = stream.inFlightBytes
+        let bytes = unsafe UnsafeRawBufferPointer(start: direct.buffer + tail, count: stream.inFlightBytes)
+        do throws(Errno) {
+            try unsafe FileIO.writeAll(direct.bufferedFD, bytes, at: stream.fileEnd)
+            return Int32(stream.inFlightBytes)
+        } catch { return -error.rawValue }
+    }
+
+    /// After a successful write: moves the window on, or rebuilds its partial block after a gathered
+    /// write (nil: no window any more for this stream, whose writes then gather through the page cache).
     func finishDirectWrite(_ stream: StorageStream, _ direct: DirectStaging) {
-        if stream.inFlightDirect {
+        if stream.inFlightKind != .gathered {
             direct.advance(to: stream.fileEnd)
             return
         }
+        if unsafe direct.keepTail(fileEnd: stream.fileEnd, vectors: stream.vectors, count: stream.inFlightVectorCount) { return }
         do throws(Errno) { try direct.load(fileEnd: stream.fileEnd) } catch {
             engine.logger.error("ingest storage stage: reloading the O_DIRECT window of \(stream.writer.path) failed (\(error))")
+            cutZeros(stream)
             stream.direct = nil
+        }
+    }
+
+    /// Cuts the zeros after the last record (the window's padding). If that fails,
+    /// the stream takes no more frames: a later page-cache append would land after the zeros.
+    func cutZeros(_ stream: StorageStream) {
+        do throws(Errno) { try FileIO.truncate(stream.fd, to: stream.fileEnd) } catch {
+            stream.writer.recordFailure("cutting the zeros after the last record of \(stream.writer.path) failed: \(error)")
+            engine.logger.error("ingest storage stage: cutting \(stream.writer.path) back to its last record failed: \(error)")
         }
     }
 }

@@ -33,8 +33,8 @@ public struct IngestEngineConfiguration: Sendable {
     /// Whether the storage stage writes with O_DIRECT through per-stream staging windows (see
     /// DirectStaging.swift); where the filesystem refuses it, writes go through the page cache.
     public var directIO: Bool
-    /// Fault injection for tests: every write after the first `afterWrites` fails with `errno`
-    /// without touching the file (the path a real EIO or ENOSPC from the kernel takes).
+    /// Fault injection for tests: the write after the first `afterWrites` fails with `errno` without
+    /// touching the file (the path a real EIO, ENOSPC or EINVAL from the kernel takes).
     public var injectedWriteFailure: (afterWrites: Int, errno: Errno)?
 
     public enum WriteMode: String, Sendable, CaseIterable {

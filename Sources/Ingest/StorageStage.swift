@@ -37,7 +37,8 @@ final class StorageStream {
     var inFlightPayload: Int64 = 0
     /// What the write in flight should report: the record bytes, or whole blocks with O_DIRECT.
     var inFlightWriteBytes = 0
-    var inFlightDirect = false
+    var inFlightKind = WriteKind.gathered
+    var inFlightVectorCount = 0
     /// A write is in flight (its segments may already be back in the pool, copied to the window).
     var writing = false
     /// The O_DIRECT window, or nil when this stream's writes go through the page cache.
@@ -168,8 +169,7 @@ final class StorageStage: @unchecked Sendable {
         if !stream.writing && stream.hasPending && !stream.failed { submitWrite(stream) }
         if stream.ended && !stream.writing && (!stream.hasPending || stream.failed) {
             for index in stream.pendingStart..<stream.pending.count { release(stream.pending[index]) }
-            // Cut off the O_DIRECT zeros (padding, space allocated ahead): the file ends at its last record.
-            if stream.direct != nil { try? FileIO.truncate(stream.fd, to: stream.fileEnd) }
+            if stream.direct != nil { cutZeros(stream) }
             streams[Int(stream.slot)] = nil
             active -= 1
             releases.append(IngestEvent(kind: .drained, slot: stream.slot))
@@ -179,16 +179,10 @@ final class StorageStage: @unchecked Sendable {
     /// One write of as many whole pending frames as fit: through the stream's O_DIRECT window, or
     /// gathering from the pool through the page cache.
     func submitWrite(_ stream: StorageStream) {
-        if let direct = stream.direct {
-            if submitDirectWrite(stream, direct) { return }
-            // The first frame is larger than the window: it goes through the page cache, appended at
-            // the file's end once the O_DIRECT zeros after the last record are cut off.
-            do throws(Errno) { try FileIO.truncate(stream.fd, to: stream.fileEnd) } catch {
-                writeCompleted(stream, result: -error.rawValue)
-                return
-            }
-        }
-        stream.inFlightDirect = false
+        // A frame larger than the window goes through the page cache, at the file's end (over the zeros
+        // the window's writes leave after it), gathered from the pool like every write without a window.
+        if let direct = stream.direct, submitWindowWrite(stream, direct) { return }
+        stream.inFlightKind = .gathered
         var vectorCount = 0
         var frames = 0
         var bytes = 0
@@ -226,7 +220,9 @@ final class StorageStage: @unchecked Sendable {
         stream.inFlightWriteBytes = bytes
         stream.inFlightFrames = frames
         stream.inFlightPayload = payload
-        issueWrite(stream, fd: stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
+        // Without a window the file ends at its last record, so the writer's own (appending) descriptor
+        // serves; with one, a descriptor that writes at the offset given.
+        issueWrite(stream, fd: stream.direct?.bufferedFD ?? stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
     }
 
     /// Drops the pending segments before `index` (taken into the write being made).
@@ -246,9 +242,10 @@ final class StorageStage: @unchecked Sendable {
     /// Submits the stream's prepared vectors as one write at `offset` (or writes them inline).
     func issueWrite(_ stream: StorageStream, fd: FileDescriptor, vectorCount: Int, offset: Int64) {
         stream.writing = true
+        stream.inFlightVectorCount = vectorCount
         if engine.storageDelayNanos > 0 { HostClock.sleep(nanos: engine.storageDelayNanos) }
         writesSubmitted += 1
-        if let injected = engine.injectedWriteFailure, writesSubmitted > injected.afterWrites {
+        if let injected = engine.injectedWriteFailure, writesSubmitted == injected.afterWrites + 1 {
             writeCompleted(stream, result: -injected.errno.rawValue)
             return
         }
@@ -275,6 +272,10 @@ final class StorageStage: @unchecked Sendable {
         defer {
             for segment in stream.inFlight { release(segment) }
             stream.inFlight.removeAll(keepingCapacity: true)
+        }
+        var result = result
+        if stream.inFlightKind == .windowDirect, result == -Errno.invalidArgument.rawValue, let direct = stream.direct {
+            result = directWriteRefused(stream, direct)
         }
         guard Int(result) == stream.inFlightWriteBytes else {
             let reason =

@@ -100,6 +100,24 @@ public enum StreamFileReader {
     }
 }
 
+extension StreamFileReader {
+    /// Whether the bytes of `path` from `offset` to its end are all zero: what the engine's O_DIRECT
+    /// writes leave after the last record while a stream is open (the last block's padding).
+    public static func isZeroTail(_ path: String, from offset: Int64) throws -> Bool {
+        let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+        defer { try? fd.close() }
+        var reader = try PositionalReader(fd: fd)
+        var position = offset
+        while position < reader.fileByteCount {
+            let count = Int(min(Int64(readChunkByteCount), reader.fileByteCount - position))
+            reader.seek(to: position)
+            guard let bytes = try reader.read(count), bytes.allSatisfy({ $0 == 0 }) else { return false }
+            position += Int64(count)
+        }
+        return true
+    }
+}
+
 /// Sequential reads through pread with a 1 MiB window.
 struct PositionalReader {
     let fd: FileDescriptor
@@ -110,6 +128,8 @@ struct PositionalReader {
         self.fd = fd
         fileByteCount = try FileIO.size(fd)
     }
+
+    mutating func seek(to position: Int64) { offset = position }
 
     /// Reads exactly `count` bytes, or returns nil if the file ends first.
     mutating func read(_ count: Int) throws(Errno) -> [UInt8]? {

@@ -1,6 +1,5 @@
 // Files for session folders: append-only stream files, durable syncs, atomic replacement.
 // Wraps open(2), write(2), pread(2), fdatasync(2), fsync(2), rename(2), mkdir(2), ftruncate(2).
-import CLiburing
 import SystemPackage
 
 #if canImport(Glibc)
@@ -14,6 +13,15 @@ public enum FileIO {
         while written < bytes.count {
             let remaining = unsafe UnsafeRawBufferPointer(rebasing: bytes[written...])
             written += try valueOrErrno { unsafe write(fd.rawValue, remaining.baseAddress, remaining.count) }
+        }
+    }
+
+    /// Writes all of `bytes` at `offset` (pwrite, repeated after short writes).
+    public static func writeAll(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(Errno) {
+        var written = 0
+        while written < bytes.count {
+            let remaining = unsafe UnsafeRawBufferPointer(rebasing: bytes[written...])
+            written += try valueOrErrno { unsafe pwrite(fd.rawValue, remaining.baseAddress, remaining.count, off_t(offset) + off_t(written)) }
         }
     }
 
@@ -113,18 +121,18 @@ public enum FileIO {
     public static func openDirect(_ path: String) throws(Errno) -> FileDescriptor {
         #if arch(x86_64)
         let direct: Int32 = 0o40000
-        #else
+        #elseif arch(arm64)
         let direct: Int32 = 0o200000
+        #else
+        #error("O_DIRECT's value for this architecture")
         #endif
         let raw = try valueOrErrno { open(path, O_RDWR | O_CLOEXEC | direct) }
         return FileDescriptor(rawValue: raw)
     }
 
-    /// Allocates blocks for `[offset, offset + count)` and extends the file to cover them, with
-    /// fallocate(2) (unwritten extents, read as zeros): never by writing zeros. Throws EOPNOTSUPP where
-    /// the filesystem lacks it, ENOSPC when the space is not there.
-    public static func preallocate(_ fd: FileDescriptor, at offset: Int64, count: Int64) throws(Errno) {
-        _ = try valueOrErrno { lockstep_fallocate(fd.rawValue, 0, offset, count) }
+    /// Opens an existing file for writing at explicit offsets (pwrite), without O_APPEND.
+    public static func openForWriting(_ path: String) throws(Errno) -> FileDescriptor {
+        try errnoTyped { try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec]) }
     }
 
     /// Truncates a file to `length` bytes.

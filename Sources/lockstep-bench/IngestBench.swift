@@ -18,7 +18,7 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Recording time per trial: 20s, 500ms, 2m, or a bare number of seconds.") var duration: TimeSpan = TimeSpan(seconds: 10)
     @Option(help: "Stream profile: video, thermal, mixed.") var profile: String = "video"
     @Option(help: "Folder for the hub's data and the disk baseline (removed afterwards unless --keep).") var dataDir: String?
-    @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial).") var max = false
+    @Flag(help: "Search the highest sustained aggregate rate with zero loss (doubling the rate per trial, then two bisection steps).") var max = false
     @Option(help: "Hub data plane: auto, io_uring or posix.") var engine: String = "auto"
     @Option(help: "Engine storage writes: io_uring or pwritev (default: the hub's).") var writes: String?
     @Option(help: "Engine O_DIRECT writes: on or off (default: the hub's, on).") var directIO: String?
@@ -45,11 +45,29 @@ struct IngestBench: AsyncParsableCommand {
         var result = try await trial(rate: rate.megabytesPerSecond, base: base)
         if max {
             var trialRate = rate.megabytesPerSecond
+            var failedRate: Double?
             while result.isSustained, trialRate * 2 * Double(devices) <= 4000 {
                 trialRate *= 2
                 let next = try await trial(rate: trialRate, base: base)
-                guard next.isSustained else { break }
+                guard next.isSustained else {
+                    failedRate = trialRate
+                    break
+                }
                 result = next
+            }
+            // Two bisection steps between the last sustained rate and the first that was not.
+            if var high = failedRate {
+                var low = high / 2
+                for _ in 0..<2 {
+                    let middle = (low + high) / 2
+                    let next = try await trial(rate: middle, base: base)
+                    if next.isSustained {
+                        result = next
+                        low = middle
+                    } else {
+                        high = middle
+                    }
+                }
             }
         }
         let naive = compare == nil ? nil : try await naiveTrial(rate: rate.megabytesPerSecond, base: base)
