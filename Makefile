@@ -43,7 +43,7 @@ test: deps
 tsan: deps
 	$(SWIFT) build -c release -Xswiftc -enable-testing --sanitize=thread --build-tests --scratch-path .build-tsan
 	$(SWIFT) test -c release -Xswiftc -enable-testing --sanitize=thread --skip-build --scratch-path .build-tsan \
-		--filter "SPSCRing|IngestEngine|Locked"
+		--filter "SPSCRing|IngestEngine|DirectIO|Locked"
 
 # The wire decoders (frame, control, sync, handshake) under libFuzzer + ASan, FUZZ_SECONDS each (60).
 fuzz:

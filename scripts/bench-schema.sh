@@ -15,6 +15,7 @@ for key in aggregate_mb_per_s disk_baseline_mb_per_s ratio_to_disk_baseline fram
     frames_duplicated bytes_verified hub_cpu_percent hub_peak_rss_mib; do number "$ingest" "$key"; done
 for key in p50 p99 p999; do number "$ingest" "$key"; done
 has "$ingest" latency_us
+grep -qE '"direct_io":"(on|off[^"]*)"' <<<"$ingest" || fail "ingest.direct_io missing in: $ingest"
 grep -q '"frames_lost":0,' <<<"$ingest" || fail "frames were lost on a 2 MB/s run: $ingest"
 grep -q '"sustained":true' <<<"$ingest" || fail "a 2 MB/s run was not sustained: $ingest"
 
