@@ -2,9 +2,9 @@
 // joined by two single-producer/single-consumer rings of `IngestEvent` descriptors and two eventfd
 // doorbells, sharing one buffer pool allocated at startup.
 //
-//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ toStorage ring ──▶ writev ──▶ stream file
-//                        ▲                                                     │
-//                        └──────────────── toNetwork ring (chunk released) ◀───┘
+//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ toStorage ring ──▶ copy into the
+//                        ▲                                          │     stream's window ──O_DIRECT──▶ file
+//                        └──────── toNetwork ring (chunk released) ◀┘
 //
 // The data server hands each connection over after its handshake (`adopt`); the durability flusher
 // syncs and acknowledges what the storage stage has written, as on the POSIX path.

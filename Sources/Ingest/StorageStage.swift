@@ -1,12 +1,14 @@
 // The ingest engine's storage stage, on its own thread with its own io_uring.
 //
 // It takes checked frames from the network stage as segment descriptors and appends them to their
-// stream files with gathering writes: for each frame, the 16-byte record header (built here, in a
-// per-stream arena) and then the frame's bytes where the kernel received them. One write is in
-// flight per stream, at the file offset after the last whole record, so records land in order and a
-// failed or short write is cut back to whole records. After each write the chunks go back to the
-// network stage. fdatasync and acknowledgements stay with the durability flusher, which syncs
-// whatever the stage has completed.
+// stream files. With O_DIRECT (the default) each stream has a window: the stage copies whole records
+// (the 16-byte record header, built here, and the frame's bytes) into it and writes whole blocks from
+// it, handing the chunks back to the network stage at once (DirectStaging.swift). Without a window, or
+// for a record larger than it, the write gathers the record header from a per-stream arena and the
+// frame's bytes where the kernel received them, and the chunks go back after the write. One write is
+// in flight per stream, at the file offset after the last whole record, so records land in order and a
+// failed or short write is cut back to whole records. fdatasync and acknowledgements stay with the
+// durability flusher, which syncs whatever the stage has completed.
 import Logging
 import Platform
 import SystemPackage
