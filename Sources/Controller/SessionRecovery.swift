@@ -84,7 +84,7 @@ enum SessionRecovery {
         try FileIO.dataSync(fd)
         if zeros {
             problems.append("\(label): \(scan.fileByteCount - scan.validByteCount) bytes of zeros after frame \(scan.frameCount) removed "
-                + "(the padding of the hub's last O_DIRECT write; nothing was lost there)")
+                + "(the padding of the hub's last whole-block write; no acknowledged frame is affected)")
         } else {
             problems.append("\(label): cut from \(scan.fileByteCount) to \(scan.validByteCount) bytes after frame \(scan.frameCount) "
                 + "(\(scan.problem ?? "trailing bytes"))")

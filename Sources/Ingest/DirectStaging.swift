@@ -8,11 +8,14 @@
 // So each stream keeps a staging window: a 4 KiB-aligned buffer that mirrors the file from `base`, the
 // start of the block holding the end of the last whole record. The stage copies whole records into it
 // after that partial block and then either
-// - writes the whole blocks they cover at `base` with O_DIRECT, zero-filled to the last block's end,
-//   when at least `directWriteMin` new bytes are there (the partial block is written again, with more
-//   records after it, by the next write), or
-// - writes just the new bytes through the page cache, which gathers a slow stream's small writes
-//   until the next fdatasync instead of sending a 4 KiB block to the device for each.
+// writes the whole blocks they cover at `base`, zero-filled to the last block's end (the partial block
+// is written again, with more records after it, by the next write):
+// - with O_DIRECT while the stream's batches are large (from `directWriteMin` new bytes on), or
+// - through the page cache once they are small (under `pageCacheBelow`), which gathers a slow stream's
+//   writes until the next fdatasync instead of sending a 4 KiB block to the device for each. The gap
+//   between the two thresholds keeps a stream from alternating, which would make the kernel write back
+//   or read back the shared partial block at each switch. Whole blocks, so the page cache never has to
+//   read a partial page from the device.
 // When the write completes, the partial last block moves to the buffer's start. One copy, as the page
 // cache would make, and none of the rest.
 //
@@ -50,9 +53,12 @@ enum WriteKind {
 final class DirectStaging {
     /// The window: records larger than this (with the partial block) are written gathered instead.
     static let byteCount = 2 << 20
-    /// Fewer new bytes than this go through the page cache, so a slow stream does not rewrite a block
-    /// on the device for every few records (at most 1/16 more bytes written than stored).
+    /// A batch of at least this many new bytes goes with O_DIRECT (rewriting the partial block and
+    /// padding adds at most 8 KiB to it: at most 1/8 more written than stored, about 1/16 on average).
     static let directWriteMin = 64 << 10
+    /// A batch of fewer new bytes goes through the page cache (and so do the batches after it, up to
+    /// one of `directWriteMin`).
+    static let pageCacheBelow = 16 << 10
 
     /// O_RDWR | O_DIRECT.
     let fd: FileDescriptor
@@ -62,8 +68,10 @@ final class DirectStaging {
     /// The file offset of `buffer[0]`, a multiple of the block size. `buffer[0..<(fileEnd - base)]`
     /// holds the file's bytes from `base` to the end of its last whole record.
     private(set) var base: Int64 = 0
-    /// False once a write was refused with EINVAL: the window's bytes then go through the page cache.
+    /// False once a write was refused with EINVAL: the stream then drops its window.
     var directAllowed = true
+    /// Whether the stream's batches currently go with O_DIRECT (see `pageCacheBelow`).
+    var writesDirect = true
 
     private init(fd: FileDescriptor, bufferedFD: FileDescriptor) {
         self.fd = fd
@@ -191,42 +199,51 @@ extension StorageStage {
         stream.inFlightBytes = filled - tail
         stream.inFlightFrames = frames
         stream.inFlightPayload = payload
-        guard direct.directAllowed, filled - tail >= DirectStaging.directWriteMin else {
-            stream.inFlightKind = .windowBuffered
-            stream.inFlightWriteBytes = filled - tail
-            unsafe stream.vectors[0] = iovec(iov_base: direct.buffer + tail, iov_len: filled - tail)
-            issueWrite(stream, fd: direct.bufferedFD, vectorCount: 1, offset: stream.fileEnd)
-            return true
+        let fresh = filled - tail
+        if fresh >= DirectStaging.directWriteMin {
+            direct.writesDirect = true
+        } else if fresh < DirectStaging.pageCacheBelow {
+            direct.writesDirect = false
         }
         let block = FileIO.directBlockByteCount
         let padded = (filled + block - 1) / block * block
         unsafe (direct.buffer + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled)
-        stream.inFlightKind = .windowDirect
         stream.inFlightWriteBytes = padded
         unsafe stream.vectors[0] = iovec(iov_base: direct.buffer, iov_len: padded)
+        guard direct.directAllowed, direct.writesDirect else {
+            stream.inFlightKind = .windowBuffered
+            issueWrite(stream, fd: direct.bufferedFD, vectorCount: 1, offset: direct.base)
+            return true
+        }
+        stream.inFlightKind = .windowDirect
+        engine.statistics.directWrites.add(1, ordering: .relaxed)
         issueWrite(stream, fd: direct.fd, vectorCount: 1, offset: direct.base)
         return true
     }
 
     /// An O_DIRECT write refused with EINVAL (the filesystem wants a stricter alignment): the same
-    /// bytes, still in the window, go through the page cache now, and so do all later writes.
-    /// Returns what that write returned, in the terms `writeCompleted` checks.
+    /// blocks, still in the window, go through the page cache now; once that succeeds the stream drops
+    /// its window (`finishDirectWrite`) and later streams get none. Returns what that write returned,
+    /// in the terms `writeCompleted` checks.
     func directWriteRefused(_ stream: StorageStream, _ direct: DirectStaging) -> Int32 {
         direct.directAllowed = false
         refuseDirectIO("O_DIRECT writes to \(stream.writer.path) are refused (EINVAL)")
-        let tail = Int(stream.fileEnd - direct.base)
         stream.inFlightKind = .windowBuffered
-        stream.inFlightWriteBytes = stream.inFlightBytes
-        let bytes = unsafe UnsafeRawBufferPointer(start: direct.buffer + tail, count: stream.inFlightBytes)
+        let bytes = unsafe UnsafeRawBufferPointer(start: direct.buffer, count: stream.inFlightWriteBytes)
         do throws(Errno) {
-            try unsafe FileIO.writeAll(direct.bufferedFD, bytes, at: stream.fileEnd)
-            return Int32(stream.inFlightBytes)
+            try unsafe FileIO.writeAll(direct.bufferedFD, bytes, at: direct.base)
+            return Int32(stream.inFlightWriteBytes)
         } catch { return -error.rawValue }
     }
 
     /// After a successful write: moves the window on, or rebuilds its partial block after a gathered
     /// write (nil: no window any more for this stream, whose writes then gather through the page cache).
     func finishDirectWrite(_ stream: StorageStream, _ direct: DirectStaging) {
+        if !direct.directAllowed {
+            cutZeros(stream)
+            stream.direct = nil
+            return
+        }
         if stream.inFlightKind != .gathered {
             direct.advance(to: stream.fileEnd)
             return

@@ -72,6 +72,8 @@ public struct IngestEngineConfiguration: Sendable {
 public final class IngestEngineStatistics: Sendable {
     public let bytesReceived = Atomic<Int>(0)
     public let bytesWritten = Atomic<Int>(0)
+    /// Writes made with O_DIRECT (from a stream's window).
+    public let directWrites = Atomic<Int>(0)
     public let chunksInUse = Atomic<Int>(0)
     public let chunksInUsePeak = Atomic<Int>(0)
     /// Times a connection had to stop receiving because the pool was empty.

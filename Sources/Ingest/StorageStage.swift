@@ -6,8 +6,9 @@
 // it, handing the chunks back to the network stage at once (DirectStaging.swift). Without a window, or
 // for a record larger than it, the write gathers the record header from a per-stream arena and the
 // frame's bytes where the kernel received them, and the chunks go back after the write. One write is
-// in flight per stream, at the file offset after the last whole record, so records land in order and a
-// failed or short write is cut back to whole records. fdatasync and acknowledgements stay with the
+// in flight per stream, at the file offset after the last whole record (a window's write starts at the
+// block holding it and rewrites the bytes before it unchanged), so records land in order and a failed
+// or short write is cut back to whole records. fdatasync and acknowledgements stay with the
 // durability flusher, which syncs whatever the stage has completed.
 import Logging
 import Platform

@@ -1,5 +1,5 @@
 // Recovery of a stream file after a crash: the zeros the engine's O_DIRECT writes leave after the last
-// record (padding, space allocated ahead) are cut off and reported as such, not as damage; other
+// record (the last block's padding) are cut off and reported as such, not as damage; other
 // trailing bytes are reported as a cut with the scan's reason. Every record before them stays.
 import Foundation
 import Ingest

@@ -19,7 +19,7 @@ import Wire
         5, 2_200_000, 4_079, 333_333, 65_000, 70_000, 9,
     ]
 
-    static func payload(_ sequence: UInt64) -> [UInt8] {
+    static func payload(_ sequence: UInt64, sizes: [Int] = sizes) -> [UInt8] {
         let size = sizes[Int(sequence) % sizes.count]
         var bytes = [UInt8](repeating: UInt8(truncatingIfNeeded: sequence &* 37 &+ 11), count: size)
         for index in stride(from: 0, to: size, by: 4093) { bytes[index] = UInt8(truncatingIfNeeded: index >> 12 &+ Int(sequence)) }
@@ -67,11 +67,11 @@ import Wire
     }
 
     /// Every record of the file at `path` against `payload`, and nothing after the last.
-    static func verify(_ path: String, frames: UInt64) throws {
+    static func verify(_ path: String, frames: UInt64, sizes: [Int] = sizes) throws {
         var next: UInt64 = 0
         let scan = try StreamFileReader.scan(path) { record in
             #expect(record.header.sequence == next)
-            #expect(record.payload == DirectIOTests.payload(next), "frame \(next)")
+            #expect(record.payload == DirectIOTests.payload(next, sizes: sizes), "frame \(next)")
             next += 1
         }
         #expect(scan.isClean, "\(scan.problem ?? "")")
@@ -90,15 +90,23 @@ import Wire
         configuration.injectedWriteFailure = (afterWrites: 10, errno: .invalidArgument)
         let server = try harness.serve(configuration)
         let engine = try #require(server.engine)
-        guard engine.directIOStatus == "on" else { return }
+        guard engine.directIOStatus == "on" else {
+            #expect(!DirectIOTests.required, "O_DIRECT is off here: \(engine.directIOStatus)")
+            return
+        }
         let writer = harness.writers[1]!
         let fd = try openStream(server, stream: 1)
-        // One frame per write; the 11th (frame 10, 64 KiB: an O_DIRECT write) is refused.
+        // One frame per write; the 11th (frame 10, 64 KiB: an O_DIRECT write) is refused, and no
+        // O_DIRECT write follows it (frame 11, 1 MB, would be one).
         let frames: UInt64 = 14
+        var directWritesAtRefusal = 0
         for sequence in 0..<frames {
             try Socket.sendAll(fd, DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: DirectIOTests.payload(sequence)))
             harness.waitForWritten(1, sequence + 1)
+            if sequence == 10 { directWritesAtRefusal = engine.statistics.directWrites.load(ordering: .relaxed) }
         }
+        #expect(directWritesAtRefusal > 0)
+        #expect(engine.statistics.directWrites.load(ordering: .relaxed) == directWritesAtRefusal)
         try fd.close()
         for _ in 0..<2000 where engine.statistics.connections.load(ordering: .relaxed) > 0 { HostClock.sleep(nanos: 5_000_000) }
         server.shutdown()
@@ -129,5 +137,36 @@ import Wire
         #expect(scan.frameCount == 3)
         #expect(scan.validByteCount == Int64(records))
         #expect(!scan.isClean)
+    }
+
+    /// A stream whose batches change size, one write per frame: large batches go with O_DIRECT,
+    /// small ones through the page cache, switching both ways on the same partial block (and once to
+    /// a record larger than the window), and the file holds exactly the records.
+    @Test func aStreamSwitchingBetweenOdirectAndThePageCacheStaysExact() throws {
+        let sizes = [100, 70_000, 100, 70_000, 20_000, 50_000, 70_000, 10_000, 3_000_000, 100, 70_000, 200_000, 300, 5]
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let harness = try EngineHarness(folder: folder, streams: [1])
+        let server = try harness.serve(IngestEngineConfiguration(chunkByteCount: 1 << 20, chunkCount: 16, frameBytesMax: 3_000_000))
+        let engine = try #require(server.engine)
+        let writer = harness.writers[1]!
+        let fd = try openStream(server, stream: 1)
+        for sequence in 0..<UInt64(sizes.count) {
+            let payload = DirectIOTests.payload(sequence, sizes: sizes)
+            try Socket.sendAll(fd, DataFrame.encode(streamID: 1, sequence: sequence, captureNanos: 0, payload: payload))
+            harness.waitForWritten(1, sequence + 1)
+        }
+        try fd.close()
+        for _ in 0..<2000 where engine.statistics.connections.load(ordering: .relaxed) > 0 { HostClock.sleep(nanos: 5_000_000) }
+        server.shutdown()
+        #expect(harness.failures.withLock { $0.isEmpty }, "\(harness.failures.withLock { $0 })")
+        if engine.directIOStatus == "on" {
+            // 70 KB batches after small ones, 200 KB: O_DIRECT; 100-byte and 10 KB ones: the page cache.
+            #expect(engine.statistics.directWrites.load(ordering: .relaxed) >= 4)
+        } else {
+            #expect(!DirectIOTests.required, "O_DIRECT is off here: \(engine.directIOStatus)")
+        }
+        try writer.close()
+        try DirectIOTests.verify(writer.path, frames: UInt64(sizes.count), sizes: sizes)
     }
 }
