@@ -159,9 +159,9 @@ extension StorageStage {
         engine.logger.warning("ingest storage stage: \(reason); writing through the page cache")
     }
 
-    /// Copies as many whole pending frames as fit into the stream's window and writes them from there
-    /// (O_DIRECT blocks, or the new bytes through the page cache). The frames' chunks go back to the
-    /// network stage at once. Returns false, having done nothing, when the first pending frame does not
+    /// Copies as many whole pending frames as fit into the stream's window and writes the window's
+    /// whole blocks (with O_DIRECT, or through the page cache while the stream's batches are small).
+    /// The frames' chunks go back to the network stage at once. Returns false, having done nothing, when the first pending frame does not
     /// fit the window.
     func submitWindowWrite(_ stream: StorageStream, _ direct: DirectStaging) -> Bool {
         let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
