@@ -167,39 +167,24 @@ extension StorageStage {
         let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
         let tail = Int(stream.fileEnd - direct.base)
         var filled = tail
-        var frames = 0
-        var payload: Int64 = 0
-        var index = stream.pendingStart
-        while index < stream.pendingEnd, frames < StorageStream.framesPerWriteMax {
-            var last = index
-            var recordBytes = recordHeaderBytes + Int(stream.pending[last].length)
-            while stream.pending[last].flags & IngestEvent.frameEnd == 0 {
-                last += 1
-                recordBytes += Int(stream.pending[last].length)
-            }
-            guard filled + recordBytes <= DirectStaging.byteCount else { break }
-            let first = stream.pending[index]
+        takeFrames(stream) { _, first, segments in
+            let recordBytes = segments.reduce(recordHeaderBytes) { $0 + Int($1.length) }
+            guard filled + recordBytes <= DirectStaging.byteCount else { return false }
             unsafe StreamFileFormat.storeRecordHeader(
                 hubReceiveNanos: first.hubReceiveNanos, frameCRC: first.frameCRC,
                 into: UnsafeMutableRawBufferPointer(start: direct.buffer + filled, count: recordHeaderBytes))
             filled += recordHeaderBytes
-            for segment in stream.pending[index...last] {
+            for segment in segments {
                 let source = unsafe engine.pool.chunk(segment.chunk) + Int(segment.offset)
                 unsafe (direct.buffer + filled).copyMemory(from: source, byteCount: Int(segment.length))
                 filled += Int(segment.length)
                 release(segment)
             }
-            unsafe stream.stamps[frames] = first.hubReceiveNanos
-            payload += Int64(first.payloadByteCount)
-            frames += 1
-            index = last + 1
+            return true
         }
-        guard frames > 0 else { return false }
-        consumePending(stream, through: index)
-        stream.inFlightBytes = filled - tail
-        stream.inFlightFrames = frames
-        stream.inFlightPayload = payload
+        guard stream.inFlightFrames > 0 else { return false }
         let fresh = filled - tail
+        stream.inFlightBytes = fresh
         if fresh >= DirectStaging.directWriteMin {
             direct.writesDirect = true
         } else if fresh < DirectStaging.pageCacheBelow {

@@ -187,45 +187,55 @@ final class StorageStage: @unchecked Sendable {
         if let direct = stream.direct, submitWindowWrite(stream, direct) { return }
         stream.inFlightKind = .gathered
         var vectorCount = 0
-        var frames = 0
         var bytes = 0
-        var payload: Int64 = 0
-        var index = stream.pendingStart
         let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
-        while index < stream.pendingEnd, frames < StorageStream.framesPerWriteMax {
-            // The frame's segments run from `index` to the one flagged frameEnd.
-            var last = index
-            while stream.pending[last].flags & IngestEvent.frameEnd == 0 { last += 1 }
-            let segmentCount = last - index + 1
-            guard vectorCount + segmentCount + 1 <= StorageStream.vectorsPerWriteMax else { break }
-            let first = stream.pending[index]
-            let header = unsafe stream.headers + frames * recordHeaderBytes
+        takeFrames(stream) { frame, first, segments in
+            guard vectorCount + segments.count + 1 <= StorageStream.vectorsPerWriteMax else { return false }
+            let header = unsafe stream.headers + frame * recordHeaderBytes
             unsafe StreamFileFormat.storeRecordHeader(
                 hubReceiveNanos: first.hubReceiveNanos, frameCRC: first.frameCRC,
                 into: UnsafeMutableRawBufferPointer(start: header, count: recordHeaderBytes))
             unsafe stream.vectors[vectorCount] = iovec(iov_base: header, iov_len: recordHeaderBytes)
             vectorCount += 1
             bytes += recordHeaderBytes
-            for segment in stream.pending[index...last] {
+            for segment in segments {
                 let base = unsafe engine.pool.chunk(segment.chunk) + Int(segment.offset)
                 unsafe stream.vectors[vectorCount] = iovec(iov_base: base, iov_len: Int(segment.length))
                 vectorCount += 1
                 bytes += Int(segment.length)
                 stream.inFlight.append(segment)
             }
+            return true
+        }
+        stream.inFlightBytes = bytes
+        stream.inFlightWriteBytes = bytes
+        // Without a window the file ends at its last record, so the writer's own (appending) descriptor
+        // serves; with one, a descriptor that writes at the offset given.
+        issueWrite(stream, fd: stream.direct?.bufferedFD ?? stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
+    }
+
+    /// Takes whole pending frames, oldest first, into the write being made, while `take(frame index,
+    /// first segment, all its segments)` accepts them (it returns false, having done nothing, for a
+    /// frame that does not fit). Records each taken frame's stamp and the write's frame and payload
+    /// counts, and drops the taken segments from `pending`.
+    func takeFrames(_ stream: StorageStream, _ take: (Int, IngestEvent, ArraySlice<IngestEvent>) -> Bool) {
+        var frames = 0
+        var payload: Int64 = 0
+        var index = stream.pendingStart
+        while index < stream.pendingEnd, frames < StorageStream.framesPerWriteMax {
+            // The frame's segments run from `index` to the one flagged frameEnd.
+            var last = index
+            while stream.pending[last].flags & IngestEvent.frameEnd == 0 { last += 1 }
+            let first = stream.pending[index]
+            guard take(frames, first, stream.pending[index...last]) else { break }
             unsafe stream.stamps[frames] = first.hubReceiveNanos
             payload += Int64(first.payloadByteCount)
             frames += 1
             index = last + 1
         }
         consumePending(stream, through: index)
-        stream.inFlightBytes = bytes
-        stream.inFlightWriteBytes = bytes
         stream.inFlightFrames = frames
         stream.inFlightPayload = payload
-        // Without a window the file ends at its last record, so the writer's own (appending) descriptor
-        // serves; with one, a descriptor that writes at the offset given.
-        issueWrite(stream, fd: stream.direct?.bufferedFD ?? stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
     }
 
     /// Drops the pending segments before `index` (taken into the write being made).
