@@ -11,10 +11,11 @@ number() { grep -qE "\"$2\":-?[0-9]" <<<"$1" || fail "key $2 is not a number in:
 
 ingest=$("$bin/lockstep-bench" ingest --devices 2 --rate 1MB/s --duration 3s --data-dir "$work" --json) \
     || fail "ingest exited non-zero"
-for key in aggregate_mb_per_s disk_baseline_mb_per_s ratio_to_disk_baseline frames_sent frames_stored frames_lost \
+for key in aggregate_mb_per_s durable_mb_per_s disk_baseline_mb_per_s ratio_to_disk_baseline frames_sent frames_stored frames_lost \
     frames_duplicated bytes_verified hub_cpu_percent hub_peak_rss_mib; do number "$ingest" "$key"; done
 for key in p50 p99 p999; do number "$ingest" "$key"; done
 has "$ingest" latency_us
+grep -q '"problems":\[\]' <<<"$ingest" || fail "a clean 2 MB/s run reported problems: $ingest"
 grep -qE '"direct_io":"(on|off[^"]*)"' <<<"$ingest" || fail "ingest.direct_io missing in: $ingest"
 grep -q '"frames_lost":0,' <<<"$ingest" || fail "frames were lost on a 2 MB/s run: $ingest"
 grep -q '"sustained":true' <<<"$ingest" || fail "a 2 MB/s run was not sustained: $ingest"

@@ -1,8 +1,10 @@
 // The disk's own speed, measured in the same run and folder as the ingest benchmark: a plain
 // sequential io_uring writer (1 MiB blocks, 8 in flight) with the hub's durability policy
-// (fdatasync every `syncIntervalMillis`). The ingest result is reported as a ratio to it.
+// (fdatasync every `syncIntervalMillis`, on a thread of its own as the hub's flusher is, so writes go
+// on while a sync runs). The ingest result is reported as a ratio to it.
 import Foundation
 import Platform
+import Synchronization
 import SystemPackage
 
 struct DiskBaseline {
@@ -32,7 +34,8 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
     var written: Int64 = 0
     let start = HostClock.monotonicNanos()
     let end = start + Int64(seconds * 1e9)
-    var lastSync = start
+    let syncer = PeriodicSync(fd: fd, intervalMillis: syncIntervalMillis)
+    defer { syncer.stop() }
     var slot = 0
     while HostClock.monotonicNanos() < end {
         while inFlight < depth {
@@ -50,11 +53,7 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
             written += Int64(completion.result)
             inFlight -= 1
         }
-        let now = HostClock.monotonicNanos()
-        if now - lastSync >= syncIntervalMillis * 1_000_000 {
-            try FileIO.dataSync(fd)
-            lastSync = now
-        }
+        if let failure = syncer.failure { throw BenchError("baseline fdatasync failed: \(failure)") }
     }
     // Drain, then make it durable like the hub does at stop.
     while inFlight > 0 {
@@ -69,4 +68,31 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
     try FileIO.dataSync(fd)
     let elapsed = Double(HostClock.monotonicNanos() - start) / 1e9
     return DiskBaseline(bytesPerSecond: Double(written) / elapsed, byteCount: written, seconds: elapsed)
+}
+
+/// fdatasync of one file every `intervalMillis` on its own thread, until stopped.
+final class PeriodicSync: Sendable {
+    private let running = Atomic<Bool>(true)
+    private let failed = Locked<Errno?>(nil)
+    private let thread = Locked<PlatformThread?>(nil)
+
+    init(fd: FileDescriptor, intervalMillis: Int64) {
+        let spawned = PlatformThread.spawn(name: "ls-baseline-sync") { [self] in
+            while running.load(ordering: .acquiring) {
+                HostClock.sleep(nanos: intervalMillis * 1_000_000)
+                do throws(Errno) { try FileIO.dataSync(fd) } catch {
+                    failed.withLock { $0 = error }
+                    return
+                }
+            }
+        }
+        thread.withLock { $0 = spawned }
+    }
+
+    var failure: Errno? { failed.withLock { $0 } }
+
+    func stop() {
+        running.store(false, ordering: .releasing)
+        thread.withLock { $0 }?.join()
+    }
 }
