@@ -30,6 +30,9 @@
 // at 8 × 12.5 MB/s, the same with and without), and three runs each showed no CPU difference.
 //
 // Records larger than the window go through the page cache, gathered from the pool, at the file's end.
+// A 16 MiB window, which sent such frames with O_DIRECT too, was measured and not kept: with one write
+// in flight per stream, O_DIRECT waits for the device at each write, and at 8 × 75 MB/s the data disk
+// took 315-326 MB/s durable that way against 457-479 through the page cache (docs/benchmarks.md).
 // Where a filesystem refuses O_DIRECT (EINVAL at open, or on a write: alignment stricter than 4 KiB),
 // the window's bytes are written through the page cache instead, and status says why.
 import Platform
