@@ -37,7 +37,8 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
     let syncer = PeriodicSync(fd: fd, intervalMillis: syncIntervalMillis)
     defer { syncer.stop() }
     var slot = 0
-    while HostClock.monotonicNanos() < end {
+    var writeFailure: Errno?
+    while HostClock.monotonicNanos() < end && writeFailure == nil && syncer.failure == nil {
         while inFlight < depth {
             let block = buffer.baseAddress! + (slot % depth) * blockBytes
             guard ring.prepareWrite(fd: fd, buffer: block, count: UInt32(blockBytes), offset: offset, userData: UInt64(slot)) else { break }
@@ -49,13 +50,12 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
         completions.removeAll(keepingCapacity: true)
         _ = ring.reap(into: &completions, limit: 64)
         for completion in completions {
-            guard completion.result >= 0 else { throw BenchError("baseline write failed: \(Errno(rawValue: -completion.result))") }
-            written += Int64(completion.result)
+            if completion.result < 0 { writeFailure = Errno(rawValue: -completion.result) }
+            written += Int64(max(0, completion.result))
             inFlight -= 1
         }
-        if let failure = syncer.failure { throw BenchError("baseline fdatasync failed: \(failure)") }
     }
-    // Drain, then make it durable like the hub does at stop.
+    // Drain (the writes in flight use `buffer`), then make it durable like the hub does at stop.
     while inFlight > 0 {
         try ring.submit(waitCount: 1)
         completions.removeAll(keepingCapacity: true)
@@ -65,17 +65,26 @@ func measureDiskBaseline(directory: String, seconds: Double, syncIntervalMillis:
             inFlight -= 1
         }
     }
+    // A writeback error is reported once per open file: the syncer's, if it saw one, would not come again here.
+    syncer.stop()
+    if let writeFailure { throw BenchError("baseline write failed: \(writeFailure)") }
+    if let failure = syncer.failure { throw BenchError("baseline fdatasync failed: \(failure)") }
     try FileIO.dataSync(fd)
     let elapsed = Double(HostClock.monotonicNanos() - start) / 1e9
     return DiskBaseline(bytesPerSecond: Double(written) / elapsed, byteCount: written, seconds: elapsed)
 }
 
-/// fdatasync of one file every `intervalMillis` on its own thread, until stopped.
+/// fdatasync of one file every `intervalMillis` on a thread of its own, until stopped or until one fails.
+/// The caller owns the descriptor and keeps it open until `stop()` returns.
 final class PeriodicSync: Sendable {
     private let running = Atomic<Bool>(true)
     private let failed = Locked<Errno?>(nil)
     private let thread = Locked<PlatformThread?>(nil)
 
+    /// Starts the syncing thread.
+    /// - Parameters:
+    ///   - fd: the file to sync.
+    ///   - intervalMillis: the pause before each sync.
     init(fd: FileDescriptor, intervalMillis: Int64) {
         let spawned = PlatformThread.spawn(name: "ls-baseline-sync") { [self] in
             while running.load(ordering: .acquiring) {
@@ -89,10 +98,16 @@ final class PeriodicSync: Sendable {
         thread.withLock { $0 = spawned }
     }
 
+    /// The error of the sync that failed (the thread has ended), or nil.
     var failure: Errno? { failed.withLock { $0 } }
 
+    /// Ends the thread and waits for it; later calls do nothing.
     func stop() {
         running.store(false, ordering: .releasing)
-        thread.withLock { $0 }?.join()
+        let running = thread.withLock { thread in
+            defer { thread = nil }
+            return thread
+        }
+        running?.join()
     }
 }

@@ -34,6 +34,10 @@ struct IngestBench: AsyncParsableCommand {
         guard ["auto", "io_uring", "posix"].contains(engine) else { throw ValidationError("--engine must be auto, io_uring or posix") }
         guard compare == nil || compare == "naive" else { throw ValidationError("--compare takes: naive") }
         guard directIO == nil || ["on", "off"].contains(directIO!) else { throw ValidationError("--direct-io must be on or off") }
+        guard rate.megabytesPerSecond <= deviceRateCeiling else {
+            throw ValidationError(
+                "--rate: the simulated \(profile) devices send at most \(deviceRateCeiling) MB/s each (frames 16 × their nominal size)")
+        }
     }
 
     func run() async throws {
@@ -42,44 +46,11 @@ struct IngestBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         progress("disk baseline: sequential io_uring writes, 1 MiB blocks, fdatasync every 100 ms ...")
         let baseline = try measureDiskBaseline(directory: base, seconds: Swift.min(duration.seconds, 5), syncIntervalMillis: 100)
-        var result = try await trial(rate: rate.megabytesPerSecond, base: base)
-        // The highest durable rate of a trial that lost nothing: past the sustained rate, backpressure
-        // holds the devices back and this is what the hub and disk together write.
-        var peak = result
-        if max {
-            var trialRate = rate.megabytesPerSecond
-            var failedRate: Double?
-            func run(_ rate: Double) async throws -> IngestResult {
-                let next = try await trial(rate: rate, base: base)
-                if next.isLossless && next.durableMBPerSecond > peak.durableMBPerSecond { peak = next }
-                return next
-            }
-            while result.isSustained, trialRate * 2 * Double(devices) <= 4000 {
-                trialRate *= 2
-                let next = try await run(trialRate)
-                guard next.isSustained else {
-                    failedRate = trialRate
-                    break
-                }
-                result = next
-            }
-            // Two bisection steps between the last sustained rate and the first that was not.
-            if var high = failedRate {
-                var low = high / 2
-                for _ in 0..<2 {
-                    let middle = (low + high) / 2
-                    let next = try await run(middle)
-                    if next.isSustained {
-                        result = next
-                        low = middle
-                    } else {
-                        high = middle
-                    }
-                }
-            }
-        }
+        let first = try await trial(rate: rate.megabytesPerSecond, base: base)
+        let search = max ? try await searchMax(from: first, base: base) : MaxSearch(sustained: first, peak: first)
+        let result = search.sustained
         let naive = compare == nil ? nil : try await naiveTrial(rate: rate.megabytesPerSecond, base: base)
-        report(result, peak: peak, baseline: baseline, naive: naive)
+        report(result, search: search, baseline: baseline, naive: naive)
         if !keep { try? FileManager.default.removeItem(atPath: base + "/hub") }
         if !result.isSustained && !max { throw ExitCode(1) }
     }
@@ -97,7 +68,7 @@ struct IngestBench: AsyncParsableCommand {
         let nominal = Double(profiles.reduce(0) { $0 + $1.descriptor.nominalBytesPerSecond })
         let scale = rate * 1e6 / nominal
         // The devices scale their frames with the rate: the hub must accept the largest of them
-        // (a video key frame passes the default 8 MiB limit above 8 × 55 MB/s).
+        // (a video key frame passes the default 8 MiB limit above about 69 MB/s per device).
         let frameLimit = Swift.max(8 << 20, (largestFrameBytes(scale: scale) + (1 << 20) - 1) / (1 << 20) * (1 << 20))
         let (hub, client) = try await startHub(
             dataDirectory: data, workDirectory: base,
@@ -120,27 +91,13 @@ struct IngestBench: AsyncParsableCommand {
         let started = try await client.post("sessions", .object(["name": .string("bench")]))
         let cpuStart = cpuSeconds(pid: hub.pid) ?? 0
         let wallStart = HostClock.monotonicNanos()
-        let isTerminal = isatty(2) == 1 && !json
-        // Record until the hub timeline is `duration` past the scheduled start (the hub adds a start lead).
         let startHub = started["start_hub_ns"].int64Value ?? 0
-        while true {
-            try await Task.sleep(nanoseconds: 500_000_000)
-            let status = try await client.get("status")
-            let elapsed = Double((status["hub_time_ns"].int64Value ?? 0) - startHub) / 1e9
-            if isTerminal {
-                let bytes = Double(status["session"]["payload_bytes"].int64Value ?? 0)
-                FileHandle.standardError.write(Data(String(
-                    format: "\r  %5.1f / %.0f s  %9.1f MB stored  %8lld frames  %7.1f MB/s", Swift.max(0, elapsed), duration.seconds, bytes / 1e6,
-                    status["session"]["frames"].int64Value ?? 0, elapsed > 0 ? bytes / 1e6 / elapsed : 0).utf8))
-            }
-            if elapsed >= duration.seconds { break }
-        }
+        try await record(client, from: startHub)
         let stopped = try await client.post("sessions/current/stop")
         // The stop returns once every stream file is closed, so everything stored is durable by now.
         let durableAt = HostClock.monotonicNanos()
         let cpuSecondsUsed = (cpuSeconds(pid: hub.pid) ?? cpuStart) - cpuStart
         let wallSeconds = Double(HostClock.monotonicNanos() - wallStart) / 1e9
-        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         let rss = peakRSSMiB(pid: hub.pid)
         let ingest = try await client.get("status")["ingest"]
         let latency = ingest["latency_us"]
@@ -166,6 +123,25 @@ struct IngestBench: AsyncParsableCommand {
             progress("  not sustained; the session says: \(first)" + (result.problems.count > 1 ? " (and \(result.problems.count - 1) more)" : ""))
         }
         return result
+    }
+
+    /// Records until the hub timeline is `duration` past the scheduled start `startHub` (the hub adds a
+    /// start lead), showing progress on a terminal.
+    func record(_ client: HubClient, from startHub: Int64) async throws {
+        let isTerminal = isatty(2) == 1 && !json
+        defer { if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+        while true {
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let status = try await client.get("status")
+            let elapsed = Double((status["hub_time_ns"].int64Value ?? 0) - startHub) / 1e9
+            if isTerminal {
+                let bytes = Double(status["session"]["payload_bytes"].int64Value ?? 0)
+                FileHandle.standardError.write(Data(String(
+                    format: "\r  %5.1f / %.0f s  %9.1f MB stored  %8lld frames  %7.1f MB/s", Swift.max(0, elapsed), duration.seconds, bytes / 1e6,
+                    status["session"]["frames"].int64Value ?? 0, elapsed > 0 ? bytes / 1e6 / elapsed : 0).utf8))
+            }
+            if elapsed >= duration.seconds { return }
+        }
     }
 
     /// The largest payload a device sends at `scale`: a key frame, or a non-key frame at its jitter's top.
