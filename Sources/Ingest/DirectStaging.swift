@@ -164,8 +164,8 @@ extension StorageStage {
 
     /// Copies as many whole pending frames as fit into the stream's window and writes the window's
     /// whole blocks (with O_DIRECT, or through the page cache while the stream's batches are small).
-    /// The frames' chunks go back to the network stage at once. Returns false, having done nothing, when the first pending frame does not
-    /// fit the window.
+    /// The frames' chunks go back to the network stage at once. Returns false, having done nothing,
+    /// when the first pending frame does not fit the window.
     func submitWindowWrite(_ stream: StorageStream, _ direct: DirectStaging) -> Bool {
         let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
         let tail = Int(stream.fileEnd - direct.base)

@@ -47,7 +47,7 @@ struct IngestBench: AsyncParsableCommand {
         progress("disk baseline: sequential io_uring writes, 1 MiB blocks, fdatasync every 100 ms ...")
         let baseline = try measureDiskBaseline(directory: base, seconds: Swift.min(duration.seconds, 5), syncIntervalMillis: 100)
         let first = try await trial(rate: rate.megabytesPerSecond, base: base)
-        let search = max ? try await searchMax(from: first, base: base) : MaxSearch(sustained: first, peak: first)
+        let search = max ? await searchMax(from: first, base: base) : MaxSearch(sustained: first, peak: first)
         let result = search.sustained
         let naive = compare == nil ? nil : try await naiveTrial(rate: rate.megabytesPerSecond, base: base)
         report(result, search: search, baseline: baseline, naive: naive)

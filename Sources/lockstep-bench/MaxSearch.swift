@@ -40,7 +40,7 @@ extension IngestBench {
     /// Doubles the rate per trial from `first` while the trials stay sustained (up to `rateCeiling`), then
     /// bisects twice between the last sustained rate and the first that was not. A trial that cannot run
     /// (the hub or the devices refuse to start) ends the search with what was measured so far.
-    func searchMax(from first: IngestResult, base: String) async throws -> MaxSearch {
+    func searchMax(from first: IngestResult, base: String) async -> MaxSearch {
         var search = MaxSearch(sustained: first, peak: first)
         func measure(_ perDevice: Double) async -> IngestResult? {
             do {
