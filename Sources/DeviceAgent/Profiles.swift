@@ -78,22 +78,28 @@ public enum FramePayload {
 
     /// Fills a payload of `byteCount` bytes for `sequence`.
     public static func make(seed: UInt64, sequence: UInt64, byteCount: Int) -> [UInt8] {
-        var mixer = SplitMix64(seed: seed &+ sequence &* 0x9E37_79B9_7F4A_7C15)
-        var bytes = [UInt8](repeating: 0, count: byteCount)
-        bytes.withUnsafeMutableBytes { raw in
-            var offset = 0
-            while offset + 8 <= byteCount {
-                raw.storeBytes(of: mixer.next().littleEndian, toByteOffset: offset, as: UInt64.self)
-                offset += 8
-            }
-            var tail = mixer.next()
-            while offset < byteCount {
-                raw[offset] = UInt8(truncatingIfNeeded: tail)
-                tail >>= 8
-                offset += 1
-            }
+        [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+            unsafe fill(seed: seed, sequence: sequence, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = byteCount
         }
-        return bytes
+    }
+
+    /// Writes the payload of `sequence` over all of `raw` (its length is the payload's), with no
+    /// allocation: the simulated devices build each frame in place in one reused buffer.
+    public static func fill(seed: UInt64, sequence: UInt64, into raw: UnsafeMutableRawBufferPointer) {
+        var mixer = SplitMix64(seed: seed &+ sequence &* 0x9E37_79B9_7F4A_7C15)
+        let byteCount = raw.count
+        var offset = 0
+        while offset + 8 <= byteCount {
+            unsafe raw.storeBytes(of: mixer.next().littleEndian, toByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+        var tail = mixer.next()
+        while offset < byteCount {
+            unsafe raw[offset] = UInt8(truncatingIfNeeded: tail)
+            tail >>= 8
+            offset += 1
+        }
     }
 }
 

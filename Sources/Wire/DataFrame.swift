@@ -92,16 +92,22 @@ public struct FrameHeader: Sendable, Equatable {
     /// this runs for every received frame).
     public func prefixCRC() -> CRC32C {
         unsafe withUnsafeTemporaryAllocation(byteCount: 28, alignment: 8) { raw in
-            unsafe raw.storeBytes(of: FrameHeader.magicWord.littleEndian, toByteOffset: 0, as: UInt32.self)
-            unsafe raw.storeBytes(of: payloadByteCount.littleEndian, toByteOffset: 4, as: UInt32.self)
-            unsafe raw.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
-            unsafe raw.storeBytes(of: UInt64(bitPattern: captureNanos).littleEndian, toByteOffset: 16, as: UInt64.self)
-            unsafe raw.storeBytes(of: streamID.littleEndian, toByteOffset: 24, as: UInt16.self)
-            unsafe raw.storeBytes(of: flags.littleEndian, toByteOffset: 26, as: UInt16.self)
+            unsafe storePrefix(into: raw)
             var crc = CRC32C()
             unsafe crc.update(UnsafeRawBufferPointer(raw))
             return crc
         }
+    }
+
+    /// Writes the 28 header bytes the checksum covers at the start of `raw` (at least 28 bytes).
+    func storePrefix(into raw: UnsafeMutableRawBufferPointer) {
+        precondition(raw.count >= 28, "a frame header prefix needs 28 bytes")
+        unsafe raw.storeBytes(of: FrameHeader.magicWord.littleEndian, toByteOffset: 0, as: UInt32.self)
+        unsafe raw.storeBytes(of: payloadByteCount.littleEndian, toByteOffset: 4, as: UInt32.self)
+        unsafe raw.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt64.self)
+        unsafe raw.storeBytes(of: UInt64(bitPattern: captureNanos).littleEndian, toByteOffset: 16, as: UInt64.self)
+        unsafe raw.storeBytes(of: streamID.littleEndian, toByteOffset: 24, as: UInt16.self)
+        unsafe raw.storeBytes(of: flags.littleEndian, toByteOffset: 26, as: UInt16.self)
     }
 }
 
@@ -116,5 +122,19 @@ public enum DataFrame {
         var out = header.encoded()
         out.append(contentsOf: payload)
         return out
+    }
+
+    /// Completes a frame built in place: `frame` holds the payload after its first 32 bytes, and this
+    /// writes the header, with the checksum over it and that payload, into them. No allocation.
+    public static func sealInPlace(
+        _ frame: UnsafeMutableRawBufferPointer, streamID: UInt16, sequence: UInt64, captureNanos: Int64, flags: UInt16 = 0
+    ) {
+        let payloadCount = frame.count - FrameHeader.byteCount
+        precondition(payloadCount >= 0 && payloadCount <= Int(UInt32.max), "a frame needs a 32-byte header and a 32-bit payload length")
+        var header = FrameHeader(
+            streamID: streamID, sequence: sequence, captureNanos: captureNanos, flags: flags, payloadByteCount: UInt32(payloadCount))
+        header.crc = unsafe header.expectedCRC(payload: UnsafeRawBufferPointer(rebasing: frame[FrameHeader.byteCount...]))
+        unsafe header.storePrefix(into: frame)
+        unsafe frame.storeBytes(of: header.crc.littleEndian, toByteOffset: 28, as: UInt32.self)
     }
 }

@@ -86,6 +86,19 @@ import Testing
             #expect(header.expectedCRC(payload: Array(damaged[32...]).span) != header.crc, "bit \(bit) went unnoticed")
         }
     }
+
+    /// A frame sealed in place (how the simulated devices build theirs) is byte for byte the encoded one.
+    @Test func sealingInPlaceMatchesEncoding() {
+        for count in [0, 1, 7, 8, 4095, 65_537] {
+            let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let encoded = DataFrame.encode(streamID: 4, sequence: 99, captureNanos: -12, flags: FrameHeader.keyFrameFlag, payload: payload)
+            var sealed = [UInt8](repeating: 0xAA, count: FrameHeader.byteCount) + payload
+            unsafe sealed.withUnsafeMutableBytes { raw in
+                unsafe DataFrame.sealInPlace(raw, streamID: 4, sequence: 99, captureNanos: -12, flags: FrameHeader.keyFrameFlag)
+            }
+            #expect(sealed == encoded, "payload of \(count) bytes")
+        }
+    }
 }
 
 @Suite struct HandshakeTests {
