@@ -17,6 +17,7 @@ for key in p50 p99 p999; do number "$ingest" "$key"; done
 has "$ingest" latency_us
 grep -q '"problems":\[\]' <<<"$ingest" || fail "a clean 2 MB/s run reported problems: $ingest"
 grep -qE '"direct_io":"(on|off[^"]*)"' <<<"$ingest" || fail "ingest.direct_io missing in: $ingest"
+grep -q '"storage_threads":2,' <<<"$ingest" || fail "ingest.storage_threads is not the default 2 in: $ingest"
 grep -q '"frames_lost":0,' <<<"$ingest" || fail "frames were lost on a 2 MB/s run: $ingest"
 grep -q '"sustained":true' <<<"$ingest" || fail "a 2 MB/s run was not sustained: $ingest"
 

@@ -8,7 +8,8 @@ import TimeSync
 /// Loop counters of the threads that must keep turning while the hub lives.
 struct ProgressSnapshot: Sendable, Equatable {
     var network: Int?
-    var storage: Int?
+    /// One count per storage lane.
+    var storage: [Int]?
     var sync: Int
     var flusher: Int
 }
@@ -32,7 +33,7 @@ extension Hub {
         let engine = dataServer.engine
         return ProgressSnapshot(
             network: engine?.statistics.networkLoops.load(ordering: .relaxed),
-            storage: engine?.statistics.storageLoops.load(ordering: .relaxed),
+            storage: engine?.storageLoopCounts,
             sync: syncService.loopCount.load(ordering: .relaxed), flusher: flusher.loopCount.load(ordering: .relaxed))
     }
 
@@ -48,7 +49,14 @@ extension Hub {
         guard let before else { return }
         var stalled: [String] = []
         if let network = now.network, network == before.network { stalled.append("ingest network stage") }
-        if let storage = now.storage, storage == before.storage { stalled.append("ingest storage stage") }
+        if let storage = now.storage, let previous = before.storage, storage.count == previous.count {
+            let stuck = storage.indices.filter { storage[$0] == previous[$0] }
+            if storage.count == 1, !stuck.isEmpty {
+                stalled.append("ingest storage stage")
+            } else {
+                stalled += stuck.map { "ingest storage stage \($0)" }
+            }
+        }
         if now.sync == before.sync { stalled.append("time-sync service") }
         if now.flusher == before.flusher { stalled.append("durability flusher") }
         stalledParts.withLock { $0 = stalled }
@@ -114,6 +122,7 @@ extension Hub {
             keep("ingest_buffer_mib", \.ingestBufferMiB)
             keep("ingest_writes", \.ingestWrites)
             keep("ingest_direct_io", \.ingestDirectIO)
+            keep("ingest_storage_threads", \.ingestStorageThreads)
             return ReloadOutcome(applied: applied, needRestart: restart)
         }
     }

@@ -60,6 +60,7 @@ extension Hub {
         fields["engine"] = .string("io_uring")
         fields["writes"] = .string(engine.configuration.writeMode.rawValue)
         fields["direct_io"] = .string(engine.directIOStatus)
+        fields["storage_threads"] = .int(Int64(engine.configuration.storageLanes))
         fields["pool"] = .object([
             "chunk_bytes": .int(Int64(engine.pool.chunkByteCount)), "chunks": .int(Int64(engine.pool.chunkCount)),
             "chunks_in_use": .int(Int64(stats.chunksInUse.load(ordering: .relaxed))),

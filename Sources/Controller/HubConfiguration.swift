@@ -52,6 +52,8 @@ public struct HubConfiguration: Sendable, Equatable {
     /// Whether the engine writes stream files with O_DIRECT (falling back to the page cache where the
     /// filesystem refuses it).
     public var ingestDirectIO = true
+    /// Storage threads of the engine, each with its own io_uring and a share of the streams.
+    public var ingestStorageThreads = 2
     /// trace, debug, info, notice, warning, error or critical (SIGHUP applies a change).
     public var logLevel = "info"
     /// Where this controller sits: "hub" (the top of the rig). "relay" (a controller below another, for
@@ -101,6 +103,7 @@ public struct HubConfiguration: Sendable, Equatable {
         "ingest_buffer_mib": "receive buffer pool in MiB, allocated at startup (default 256)",
         "ingest_writes": "io_uring or pwritev: how the engine's storage stage submits its writes",
         "ingest_direct_io": "true or false: write stream files with O_DIRECT (default true)",
+        "ingest_storage_threads": "storage threads of the engine, 1-16, each writing a share of the streams (default 2)",
         "log_level": "trace, debug, info, notice, warning, error or critical (default info)",
         "role": "hub (the only role built; relay is reserved for the controller tree)",
         "operator_token": "bearer token for the HTTP API and /metrics; required unless bind is loopback",
@@ -223,6 +226,11 @@ public struct HubConfiguration: Sendable, Equatable {
         case "ingest_direct_io":
             guard let flag = value as? Bool else { throw fail("must be true or false") }
             ingestDirectIO = flag
+        case "ingest_storage_threads":
+            let number = try positive()
+            let most = IngestEngineConfiguration.storageLanesMax
+            guard number <= most else { throw fail("must be from 1 to \(most)") }
+            ingestStorageThreads = Int(number)
         case "ingest_buffer_mib":
             let number = try positive()
             guard number <= 65_536 else { throw fail("must be at most 65536 (64 GiB)") }
@@ -280,7 +288,8 @@ public struct HubConfiguration: Sendable, Equatable {
     public var ingestEngineConfiguration: IngestEngineConfiguration {
         IngestEngineConfiguration(
             chunkByteCount: 1 << 20, chunkCount: ingestBufferMiB, frameBytesMax: Int(frameBytesMax),
-            writeMode: IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) ?? .ring, directIO: ingestDirectIO)
+            writeMode: IngestEngineConfiguration.WriteMode(rawValue: ingestWrites) ?? .ring, directIO: ingestDirectIO,
+            storageLanes: ingestStorageThreads)
     }
 
     /// The token `deviceID` must present, if any token would be accepted.

@@ -1,10 +1,15 @@
-// The io_uring ingest engine: a network thread and a storage thread, each with its own io_uring,
-// joined by two single-producer/single-consumer rings of `IngestEvent` descriptors and two eventfd
-// doorbells, sharing one buffer pool allocated at startup.
+// The io_uring ingest engine: a network thread and one or more storage threads (lanes), each with
+// its own io_uring, joined per lane by two single-producer/single-consumer rings of `IngestEvent`
+// descriptors and eventfd doorbells, sharing one buffer pool allocated at startup.
 //
-//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ toStorage ring ──▶ copy into the
+//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ lane's toStorage ring ──▶ copy into the
 //                        ▲                                          │     stream's window ──O_DIRECT──▶ file
-//                        └──────── toNetwork ring (chunk released) ◀┘
+//                        └──── lane's toNetwork ring (chunk released) ◀┘
+//
+// A stream belongs to lane `slot % lanes` for its connection's life. More than one lane matters where
+// the writes themselves take CPU (tmpfs, fast NVMe, frames larger than the window): io_uring runs a
+// thread's page-cache writes to regular files on one io-wq worker at a time, so one storage thread
+// copies at most one core's worth; each lane has its own workers (docs/benchmarks.md).
 //
 // The data server hands each connection over after its handshake (`adopt`); the durability flusher
 // syncs and acknowledges what the storage stage has written, as on the POSIX path.
@@ -25,6 +30,8 @@ public struct IngestEngineConfiguration: Sendable {
     public var ringCapacity: Int
     /// An artificial delay before each write (tests of a slow disk); 0 in service.
     public var storageDelayNanos: Int64
+    /// Storage threads (lanes), each with its own io_uring and its share of the streams.
+    public var storageLanes: Int
     /// How the storage stage writes: `.ring` submits each gathering write to its io_uring; `.inline`
     /// calls pwritev on the storage thread. Buffered writes to ext4 mostly cannot complete without
     /// blocking, so io_uring hands them to its io-wq worker threads; see docs/benchmarks.md for what
@@ -44,8 +51,9 @@ public struct IngestEngineConfiguration: Sendable {
 
     public init(
         chunkByteCount: Int = 1 << 20, chunkCount: Int = 128, frameBytesMax: Int = 8 << 20, ringCapacity: Int = 1 << 16,
-        storageDelayNanos: Int64 = 0, writeMode: WriteMode = .ring, directIO: Bool = true
+        storageDelayNanos: Int64 = 0, writeMode: WriteMode = .ring, directIO: Bool = true, storageLanes: Int = 1
     ) {
+        self.storageLanes = storageLanes
         self.writeMode = writeMode
         self.directIO = directIO
         self.chunkByteCount = chunkByteCount
@@ -55,11 +63,16 @@ public struct IngestEngineConfiguration: Sendable {
         self.storageDelayNanos = storageDelayNanos
     }
 
+    public static let storageLanesMax = 16
+
     /// Chunks one frame of the largest allowed size can span (plus its header).
     public var chunksPerLargestFrame: Int { (FrameHeader.byteCount + frameBytesMax + chunkByteCount - 1) / chunkByteCount + 1 }
 
     /// Why this sizing cannot work, if it cannot.
     public var problem: String? {
+        if !(1...IngestEngineConfiguration.storageLanesMax).contains(storageLanes) {
+            return "storage lanes must be from 1 to \(IngestEngineConfiguration.storageLanesMax)"
+        }
         if chunkByteCount < 65_536 || chunkByteCount % 4096 != 0 { return "chunk size must be a multiple of 4096 and at least 64 KiB" }
         if chunkCount < 2 * chunksPerLargestFrame {
             return "a pool of \(chunkCount) chunks of \(chunkByteCount) bytes cannot hold two frames of frame_bytes_max (\(frameBytesMax) bytes)"
@@ -81,30 +94,49 @@ public final class IngestEngineStatistics: Sendable {
     /// Connections waiting for chunks right now.
     public let waitingConnections = Atomic<Int>(0)
     public let connections = Atomic<Int>(0)
-    /// Turns of each stage's loop (at least ten a second while it lives): the watchdog's proof of progress.
+    /// Turns of the network stage's loop (at least ten a second while it lives): the watchdog's proof
+    /// of progress. Each storage lane counts its own (`IngestEngine.storageLoopCounts`).
     public let networkLoops = Atomic<Int>(0)
-    public let storageLoops = Atomic<Int>(0)
+}
+
+/// One storage thread's share of the engine: its rings to and from the network stage, its doorbell,
+/// and its loop counter.
+final class StorageLane: Sendable {
+    let index: Int
+    let toStorage: SPSCRing<IngestEvent>
+    let toNetwork: SPSCRing<IngestEvent>
+    let bell: Doorbell
+    /// Where the lane's pending eventfd read lands; freed only with this object, which the stage keeps
+    /// alive until its ring (and any read still queued in it) is torn down.
+    nonisolated(unsafe) let bellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    let stopRequested = Atomic<Bool>(false)
+    let loops = Atomic<Int>(0)
+
+    init(index: Int, ringCapacity: Int) throws(Errno) {
+        self.index = index
+        toStorage = SPSCRing(capacity: ringCapacity)
+        toNetwork = SPSCRing(capacity: ringCapacity)
+        bell = try Doorbell()
+    }
+
+    deinit { unsafe bellBuffer.deallocate() }
 }
 
 /// What both stages share. Everything here is either immutable, atomic, or behind a mutex that is
 /// taken only when a connection starts or ends.
 final class IngestEngineShared: Sendable {
     let pool: BufferPool
-    let toStorage: SPSCRing<IngestEvent>
-    let toNetwork: SPSCRing<IngestEvent>
-    let storageBell: Doorbell
+    let lanes: [StorageLane]
     let networkBell: Doorbell
     let inbox = Locked<[Adoption]>([])
     let slotWriters = Locked<[Int32: StreamWriter]>([:])
     let stopRequested = Atomic<Bool>(false)
-    let storageStopRequested = Atomic<Bool>(false)
     let statistics = IngestEngineStatistics()
     let frameBytesMax: Int
     let storageDelayNanos: Int64
-    /// Where each stage's pending eventfd read lands. Freed only with this object, which the stages
-    /// keep alive until their rings (and any read still queued in them) are torn down.
+    /// Where the network stage's pending eventfd read lands. Freed only with this object, which the
+    /// stage keeps alive until its ring (and any read still queued in it) is torn down.
     nonisolated(unsafe) let networkBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-    nonisolated(unsafe) let storageBellBuffer = unsafe UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     let writeMode: IngestEngineConfiguration.WriteMode
     let directIO: Bool
     /// Why O_DIRECT is not used although configured (the filesystem refused it), once that happened.
@@ -114,9 +146,9 @@ final class IngestEngineShared: Sendable {
 
     init(configuration: IngestEngineConfiguration, logger: Logger) throws(Errno) {
         pool = BufferPool(chunkByteCount: configuration.chunkByteCount, chunkCount: configuration.chunkCount)
-        toStorage = SPSCRing(capacity: configuration.ringCapacity)
-        toNetwork = SPSCRing(capacity: configuration.ringCapacity)
-        storageBell = try Doorbell()
+        var lanes: [StorageLane] = []
+        for index in 0..<configuration.storageLanes { lanes.append(try StorageLane(index: index, ringCapacity: configuration.ringCapacity)) }
+        self.lanes = lanes
         networkBell = try Doorbell()
         frameBytesMax = configuration.frameBytesMax
         storageDelayNanos = configuration.storageDelayNanos
@@ -126,10 +158,10 @@ final class IngestEngineShared: Sendable {
         self.logger = logger
     }
 
-    deinit {
-        unsafe networkBellBuffer.deallocate()
-        unsafe storageBellBuffer.deallocate()
-    }
+    deinit { unsafe networkBellBuffer.deallocate() }
+
+    /// The lane that writes the stream on `slot`.
+    func lane(_ slot: Int32) -> StorageLane { lanes[Int(slot) % lanes.count] }
 }
 
 /// Why the engine could not start: the caller falls back to POSIX I/O and says so.
@@ -141,8 +173,8 @@ public final class IngestEngine: Sendable {
     public let configuration: IngestEngineConfiguration
     let shared: IngestEngineShared
     let network: NetworkStage
-    let storage: StorageStage
-    private let threads = Locked<(network: PlatformThread?, storage: PlatformThread?)>((nil, nil))
+    let storage: [StorageStage]
+    private let threads = Locked<(network: PlatformThread?, storage: [PlatformThread])>((nil, []))
 
     /// Allocates the pool and sets up both rings.
     /// - Throws: `IngestEngineError` with the cause (io_uring refused, bad sizing, no descriptors).
@@ -154,14 +186,20 @@ public final class IngestEngine: Sendable {
         } catch { throw IngestEngineError(description: "eventfd: \(error)") }
         do {
             network = try NetworkStage(engine: shared, entryCount: 256)
-            storage = try StorageStage(engine: shared, entryCount: 256)
+            var stages: [StorageStage] = []
+            for lane in shared.lanes { stages.append(try StorageStage(engine: shared, lane: lane, entryCount: 256)) }
+            storage = stages
         } catch { throw IngestEngineError(description: "\(error)") }
         let pool = "\(configuration.chunkCount) × \(configuration.chunkByteCount / 1024) KiB = \(shared.pool.totalByteCount >> 20) MiB"
         let writes = configuration.writeMode.rawValue + (configuration.directIO ? " with O_DIRECT" : "")
-        logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(writes), CRC32C \(CRC32C.implementation)")
+        let lanes = configuration.storageLanes == 1 ? "1 storage thread" : "\(configuration.storageLanes) storage threads"
+        logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(writes), \(lanes), CRC32C \(CRC32C.implementation)")
     }
 
     public var statistics: IngestEngineStatistics { shared.statistics }
+
+    /// Turns of each storage lane's loop (at least ten a second while it lives).
+    public var storageLoopCounts: [Int] { shared.lanes.map { $0.loops.load(ordering: .relaxed) } }
 
     /// "on", "off" (configured), or "off: <why>" (the filesystem refused it).
     public var directIOStatus: String {
@@ -171,9 +209,11 @@ public final class IngestEngine: Sendable {
     public var pool: BufferPool { shared.pool }
 
     public func start() {
-        let storageThread = PlatformThread.spawn(name: "ls-storage") { [storage] in storage.run() }
+        let storageThreads = storage.map { stage in
+            PlatformThread.spawn(name: storage.count == 1 ? "ls-storage" : "ls-storage-\(stage.lane.index)") { stage.run() }
+        }
         let networkThread = PlatformThread.spawn(name: "ls-network") { [network] in network.run() }
-        threads.withLock { $0 = (networkThread, storageThread) }
+        threads.withLock { $0 = (networkThread, storageThreads) }
     }
 
     /// Takes over a data connection whose handshake was accepted and answered. The writer is claimed
@@ -183,15 +223,17 @@ public final class IngestEngine: Sendable {
         shared.networkBell.ring()
     }
 
-    /// Ends every connection (after their received frames are written) and stops both threads.
+    /// Ends every connection (after their received frames are written) and stops every thread.
     public func stop() {
         shared.stopRequested.store(true, ordering: .releasing)
         shared.networkBell.ring()
-        let (networkThread, storageThread) = threads.withLock { $0 }
+        let (networkThread, storageThreads) = threads.withLock { $0 }
         networkThread?.join()
-        shared.storageStopRequested.store(true, ordering: .releasing)
-        shared.storageBell.ring()
-        storageThread?.join()
-        threads.withLock { $0 = (nil, nil) }
+        for lane in shared.lanes {
+            lane.stopRequested.store(true, ordering: .releasing)
+            lane.bell.ring()
+        }
+        for thread in storageThreads { thread.join() }
+        threads.withLock { $0 = (nil, []) }
     }
 }

@@ -8,7 +8,7 @@ extension NetworkStage {
     func parse(_ connection: NetworkConnection, now: Int64) {
         var emitted = false
         defer {
-            if emitted { engine.storageBell.ring() }
+            if emitted { engine.lane(connection.slot).bell.ring() }
             releaseConsumedChunks(connection)
         }
         let limit = engine.frameBytesMax
@@ -29,7 +29,7 @@ extension NetworkStage {
             let total = UInt64(FrameHeader.byteCount) + UInt64(header.payloadByteCount)
             guard available >= total else { return }
             let segmentCount = Int((total + UInt64(chunkBytes) - 1) / UInt64(chunkBytes)) + 1
-            guard engine.toStorage.freeCount >= segmentCount + 1 else {
+            guard engine.lane(connection.slot).toStorage.freeCount >= segmentCount + 1 else {
                 connection.parseBlocked = true
                 return
             }

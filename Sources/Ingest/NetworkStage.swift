@@ -158,7 +158,7 @@ final class NetworkStage: @unchecked Sendable {
             var open = IngestEvent(kind: .open, slot: slot)
             open.sequence = connection.nextSequence
             pushToStorage(open)
-            engine.storageBell.ring()
+            engine.lane(slot).bell.ring()
             if stopping {
                 connection.failure = nil
                 end(connection)
@@ -171,14 +171,19 @@ final class NetworkStage: @unchecked Sendable {
     /// The forward ring is sized for every segment the pool can hold plus one control event per
     /// connection, so a push for an open or end event never finds it full; a frame waits when it is.
     func pushToStorage(_ event: IngestEvent) {
-        while !engine.toStorage.push(event) {
-            engine.storageBell.ring()
+        let lane = engine.lane(event.slot)
+        while !lane.toStorage.push(event) {
+            lane.bell.ring()
             HostClock.sleep(nanos: 100_000)
         }
     }
 
     func drainStorageEvents() {
-        while let event = engine.toNetwork.pop() {
+        for lane in engine.lanes { drainStorageEvents(lane) }
+    }
+
+    func drainStorageEvents(_ lane: StorageLane) {
+        while let event = lane.toNetwork.pop() {
             switch event.kind {
             case .released:
                 segmentsInFlight -= 1
@@ -208,9 +213,9 @@ final class NetworkStage: @unchecked Sendable {
     func retryBlocked() {
         for index in pendingEnds.indices.reversed() {
             let slot = pendingEnds[index]
-            if engine.toStorage.push(IngestEvent(kind: .end, slot: slot)) {
+            if engine.lane(slot).toStorage.push(IngestEvent(kind: .end, slot: slot)) {
                 pendingEnds.remove(at: index)
-                engine.storageBell.ring()
+                engine.lane(slot).bell.ring()
             }
         }
         for case let connection? in connections where connection.parseBlocked && !connection.ending {
@@ -353,8 +358,8 @@ final class NetworkStage: @unchecked Sendable {
             freeChunks.append(chunk)
         }
         connection.reserved.removeAll()
-        if engine.toStorage.push(IngestEvent(kind: .end, slot: connection.slot)) {
-            engine.storageBell.ring()
+        if engine.lane(connection.slot).toStorage.push(IngestEvent(kind: .end, slot: connection.slot)) {
+            engine.lane(connection.slot).bell.ring()
         } else {
             pendingEnds.append(connection.slot)
         }

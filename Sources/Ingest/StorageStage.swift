@@ -1,6 +1,6 @@
-// The ingest engine's storage stage, on its own thread with its own io_uring.
+// The ingest engine's storage stage: one per lane, on its own thread with its own io_uring.
 //
-// It takes checked frames from the network stage as segment descriptors and appends them to their
+// It takes checked frames of its lane's streams from the network stage as segment descriptors and appends them to their
 // stream files. With O_DIRECT (the default) each stream has a window: the stage copies whole records
 // (the 16-byte record header, built here, and the frame's bytes) into it and writes whole blocks from
 // it, handing the chunks back to the network stage at once (DirectStaging.swift). Without a window, or
@@ -79,16 +79,18 @@ final class StorageStage: @unchecked Sendable {
     // The ring first, as in NetworkStage.
     var ring: URing
     let engine: IngestEngineShared
+    let lane: StorageLane
     var streams: [StorageStream?] = []
     var active = 0
     var releases: [IngestEvent] = []
     var completions: [URingCompletion] = []
     var writesSubmitted = 0
-    /// The eventfd read target; owned by the shared state, so it outlives this stage's ring.
-    var bellBuffer: UnsafeMutablePointer<UInt64> { engine.storageBellBuffer }
+    /// The eventfd read target; owned by the lane, so it outlives this stage's ring.
+    var bellBuffer: UnsafeMutablePointer<UInt64> { lane.bellBuffer }
 
-    init(engine: IngestEngineShared, entryCount: UInt32) throws(URingError) {
+    init(engine: IngestEngineShared, lane: StorageLane, entryCount: UInt32) throws(URingError) {
         self.engine = engine
+        self.lane = lane
         ring = try URing(entryCount: entryCount)
         releases.reserveCapacity(4096)
         completions.reserveCapacity(256)
@@ -100,8 +102,8 @@ final class StorageStage: @unchecked Sendable {
             takeEvents()
             for case let stream? in streams { advance(stream) }
             flushReleases()
-            if engine.storageStopRequested.load(ordering: .acquiring) && active == 0 && engine.toStorage.count == 0 { break }
-            engine.statistics.storageLoops.add(1, ordering: .relaxed)
+            if lane.stopRequested.load(ordering: .acquiring) && active == 0 && lane.toStorage.count == 0 { break }
+            lane.loops.add(1, ordering: .relaxed)
             do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
                 engine.logger.critical("ingest storage stage: \(error)")
                 HostClock.sleep(nanos: 10_000_000)
@@ -110,7 +112,7 @@ final class StorageStage: @unchecked Sendable {
             _ = ring.reap(into: &completions, limit: 256)
             for completion in completions {
                 if completion.userData == StorageStage.bellTag {
-                    engine.storageBell.answer()
+                    lane.bell.answer()
                     armBell()
                 } else if completion.userData & StorageStage.writeTag != 0, let stream = streams[Int(completion.userData & 0xFFFF_FFFF)] {
                     writeCompleted(stream, result: completion.result)
@@ -120,13 +122,13 @@ final class StorageStage: @unchecked Sendable {
     }
 
     func armBell() {
-        if unsafe ring.prepareRead(fd: engine.storageBell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag) { return }
+        if unsafe ring.prepareRead(fd: lane.bell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag) { return }
         try? ring.submit()
-        _ = unsafe ring.prepareRead(fd: engine.storageBell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag)
+        _ = unsafe ring.prepareRead(fd: lane.bell.fd, buffer: bellBuffer, count: 8, userData: StorageStage.bellTag)
     }
 
     func takeEvents() {
-        while let event = engine.toStorage.pop() {
+        while let event = lane.toStorage.pop() {
             let slot = Int(event.slot)
             switch event.kind {
             case .open:
@@ -323,7 +325,7 @@ final class StorageStage: @unchecked Sendable {
         guard !releases.isEmpty else { return }
         var sent = 0
         for event in releases {
-            guard engine.toNetwork.push(event) else { break }
+            guard lane.toNetwork.push(event) else { break }
             sent += 1
         }
         releases.removeFirst(sent)

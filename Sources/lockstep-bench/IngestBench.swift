@@ -22,6 +22,7 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Hub data plane: auto, io_uring or posix.") var engine: String = "auto"
     @Option(help: "Engine storage writes: io_uring or pwritev (default: the hub's).") var writes: String?
     @Option(help: "Engine O_DIRECT writes: on or off (default: the hub's, on).") var directIO: String?
+    @Option(help: "Engine storage threads, 1-16 (default: the hub's, 2).") var storageThreads: Int?
     @Option(help: "Also measure a plain receiver on the same load in this run: naive.") var compare: String?
     @Flag(help: "Keep the recorded data.") var keep = false
     @Flag(help: "Print one JSON object.") var json = false
@@ -34,6 +35,7 @@ struct IngestBench: AsyncParsableCommand {
         guard ["auto", "io_uring", "posix"].contains(engine) else { throw ValidationError("--engine must be auto, io_uring or posix") }
         guard compare == nil || compare == "naive" else { throw ValidationError("--compare takes: naive") }
         guard directIO == nil || ["on", "off"].contains(directIO!) else { throw ValidationError("--direct-io must be on or off") }
+        guard storageThreads.map({ (1...16).contains($0) }) ?? true else { throw ValidationError("--storage-threads must be 1...16") }
         guard rate.megabytesPerSecond <= deviceRateCeiling else {
             throw ValidationError(
                 "--rate: the simulated \(profile) devices send at most \(deviceRateCeiling) MB/s each (frames 16 × their nominal size)")
@@ -74,7 +76,8 @@ struct IngestBench: AsyncParsableCommand {
             dataDirectory: data, workDirectory: base,
             extra: ["--ingest-engine", engine] + (writes.map { ["--ingest-writes", $0] } ?? [])
                 + (network.deviceNamespace == nil ? [] : ["--bind", "0.0.0.0"]),
-            config: ["frame_bytes_max: \(frameLimit)"] + (directIO.map { ["ingest_direct_io: \($0 == "on")"] } ?? []))
+            config: ["frame_bytes_max: \(frameLimit)"] + (directIO.map { ["ingest_direct_io: \($0 == "on")"] } ?? [])
+                + (storageThreads.map { ["ingest_storage_threads: \($0)"] } ?? []))
         let port = client.base.split(separator: ":").last.map(String.init) ?? "8750"
         let launch = try deviceLaunch(network, executable: try siblingExecutable("lockstep-device"))
         let simulators = try Child(

@@ -101,6 +101,7 @@ extension IngestBench {
         let ratio = diskMBps > 0 ? ((max ? peak : result)?.durableMBPerSecond ?? 0) / diskMBps : 0
         let engineState: JSONValue = .object([
             "engine": result.ingest["engine"], "writes": result.ingest["writes"], "direct_io": result.ingest["direct_io"],
+            "storage_threads": result.ingest["storage_threads"],
             "crc32c": result.ingest["crc32c"],
             "fallback_reason": result.ingest["fallback_reason"],
             "backpressure_waits": result.ingest["backpressure"]["waits"], "pool_chunks": result.ingest["pool"]["chunks"],
@@ -161,7 +162,8 @@ extension IngestBench {
         let latency = result.latencyMicros
         print("latency receive → durable: p50 \(latency["p50"].text) µs  p99 \(latency["p99"].text) µs  p99.9 \(latency["p999"].text) µs  "
             + "max \(latency["max"].text) µs")
-        print("engine  \(result.ingest["engine"].text) (writes \(result.ingest["writes"].text), O_DIRECT \(result.ingest["direct_io"].text))  "
+        print("engine  \(result.ingest["engine"].text) (writes \(result.ingest["writes"].text), O_DIRECT \(result.ingest["direct_io"].text), "
+            + "\(result.ingest["storage_threads"].text) storage threads)  "
             + "CRC32C \(result.ingest["crc32c"].text)  backpressure waits "
             + "\(result.ingest["backpressure"]["waits"].text)  pool peak \(result.ingest["pool"]["chunks_in_use_peak"].text) chunks")
         if let naive {

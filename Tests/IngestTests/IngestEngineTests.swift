@@ -101,12 +101,14 @@ func verifyStream(_ harness: EngineHarness, _ stream: UInt16, frames: UInt64, si
 
 @Suite(.serialized) struct IngestEngineTests {
     /// Three streams at once; frames from 0 to 200 KiB cross 64 KiB chunk boundaries, headers included.
-    @Test func framesOfEverySizeLandByteForByte() throws {
+    /// With one storage lane, and with three (each stream written by its own thread and ring, all
+    /// handing chunks back to the one network thread).
+    @Test(arguments: [1, 3]) func framesOfEverySizeLandByteForByte(lanes: Int) throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let harness = try EngineHarness(folder: folder, streams: [1, 2, 3])
         let sizeMax = 200_000
-        let configuration = IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: sizeMax)
+        let configuration = IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 16, frameBytesMax: sizeMax, storageLanes: lanes)
         let server = try harness.serve(configuration)
         let frames: UInt64 = 120
         let senders = [UInt16(1), 2, 3].map { stream in
