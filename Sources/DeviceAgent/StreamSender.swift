@@ -72,10 +72,15 @@ final class StreamSender: Sendable {
 
     func run() {
         var backoffMillis: Int64 = 50
+        // Each frame of the stream is built in this one buffer, across reconnects: at hundreds of MB/s a
+        // fresh array per frame (zeroed, filled, copied behind its header, page-faulted in) cost the
+        // simulated devices about twice what building it in place does, and they share the benchmark's
+        // cores with the hub.
+        var frameBuffer = FrameBuffer()
         while true {
             if let total = frameCountToSend, state.withLock({ $0.sentCount }) >= total { return }
             do {
-                try sendOverOneConnection()
+                try sendOverOneConnection(&frameBuffer)
                 backoffMillis = 50
             } catch let error as WireError where [.unknownSession, .noSession, .unauthorized, .unknownStream].contains(error.code) {
                 state.withLock { $0.failure = "\(error)" }
@@ -91,7 +96,7 @@ final class StreamSender: Sendable {
     }
 
     /// One connection: handshake, then frames from the hub's next sequence until done or broken.
-    func sendOverOneConnection() throws {
+    func sendOverOneConnection(_ frameBuffer: inout FrameBuffer) throws {
         let fd = try Socket.connectTCP(hub)
         state.withLock { $0.fd = fd }
         defer {
@@ -108,10 +113,6 @@ final class StreamSender: Sendable {
         let reply = try DataHandshakeReply.decode(replyBytes.span)
         if let code = reply.error { throw WireError(code, "hub refused the data handshake") }
         var sequence = reply.nextSequence
-        // Each frame is built in this one buffer: at hundreds of MB/s a fresh array per frame (zeroed,
-        // filled, copied behind its header, page-faulted in) cost the simulated devices about twice
-        // what building it in place does, and they share the benchmark's cores with the hub.
-        let frameBuffer = FrameBuffer()
         state.withLock { $0.sentCount = sequence }
         while true {
             if let total = frameCountToSend, sequence >= total { return }
@@ -124,31 +125,34 @@ final class StreamSender: Sendable {
                 continue
             }
             let shape = profile.frameShape(sequence: sequence, seed: seed)
-            let frame = frameBuffer.frame(payloadByteCount: shape.byteCount)
-            unsafe FramePayload.fill(seed: seed, sequence: sequence, into: UnsafeMutableRawBufferPointer(rebasing: frame[FrameHeader.byteCount...]))
-            unsafe DataFrame.sealInPlace(
-                frame, streamID: profile.descriptor.id, sequence: sequence, captureNanos: capture,
-                flags: shape.isKey ? FrameHeader.keyFrameFlag : 0)
-            try unsafe Socket.sendAll(fd, UnsafeRawBufferPointer(frame))
+            try frameBuffer.withFrame(payloadByteCount: shape.byteCount) { frame throws(Errno) in
+                unsafe FramePayload.fill(
+                    seed: seed, sequence: sequence, into: UnsafeMutableRawBufferPointer(rebasing: frame[FrameHeader.byteCount...]))
+                unsafe DataFrame.sealInPlace(
+                    frame, streamID: profile.descriptor.id, sequence: sequence, captureNanos: capture,
+                    flags: shape.isKey ? FrameHeader.keyFrameFlag : 0)
+                try unsafe Socket.sendAll(fd, UnsafeRawBufferPointer(frame))
+            }
             sequence += 1
             state.withLock { $0.sentCount = sequence }
         }
     }
 }
 
-/// One growing, reused buffer a sender builds its frames in (used by that sender's thread only).
-final class FrameBuffer {
+/// One growing, reused buffer a sender builds its frames in; it owns its memory and cannot be copied.
+struct FrameBuffer: ~Copyable {
     private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     deinit { unsafe storage.deallocate() }
 
-    /// The first `FrameHeader.byteCount + payloadByteCount` bytes of the buffer, grown when needed.
-    func frame(payloadByteCount: Int) -> UnsafeMutableRawBufferPointer {
+    /// Calls `body` with the first `FrameHeader.byteCount + payloadByteCount` bytes of the buffer,
+    /// grown when needed; the bytes are valid only during the call.
+    mutating func withFrame(payloadByteCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws(Errno) -> Void) throws(Errno) {
         let count = FrameHeader.byteCount + payloadByteCount
         if count > storage.count {
             unsafe storage.deallocate()
             unsafe storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 2 * storage.count), alignment: 64)
         }
-        return unsafe UnsafeMutableRawBufferPointer(rebasing: storage[0..<count])
+        try unsafe body(UnsafeMutableRawBufferPointer(rebasing: storage[0..<count]))
     }
 }

@@ -151,7 +151,7 @@ extension StorageStage {
             if error == .invalidArgument {
                 refuseDirectIO("the filesystem of \(writer.path) refuses O_DIRECT")
             } else {
-                engine.logger.error("ingest storage stage: O_DIRECT for \(writer.path) failed (\(error)); writing it through the page cache")
+                engine.logger.error("\(name): O_DIRECT for \(writer.path) failed (\(error)); writing it through the page cache")
             }
             return nil
         }
@@ -159,7 +159,7 @@ extension StorageStage {
 
     func refuseDirectIO(_ reason: String) {
         engine.directIOState.withLock { $0 = $0 ?? reason }
-        engine.logger.warning("ingest storage stage: \(reason); writing through the page cache")
+        engine.logger.warning("\(name): \(reason); writing through the page cache")
     }
 
     /// Copies as many whole pending frames as fit into the stream's window and writes the window's
@@ -238,7 +238,7 @@ extension StorageStage {
         }
         if unsafe direct.keepTail(fileEnd: stream.fileEnd, vectors: stream.vectors, count: stream.inFlightVectorCount) { return }
         do throws(Errno) { try direct.load(fileEnd: stream.fileEnd) } catch {
-            engine.logger.error("ingest storage stage: reloading the O_DIRECT window of \(stream.writer.path) failed (\(error))")
+            engine.logger.error("\(name): reloading the O_DIRECT window of \(stream.writer.path) failed (\(error))")
             cutZeros(stream)
             stream.direct = nil
         }
@@ -249,7 +249,7 @@ extension StorageStage {
     func cutZeros(_ stream: StorageStream) {
         do throws(Errno) { try FileIO.truncate(stream.fd, to: stream.fileEnd) } catch {
             stream.writer.recordFailure("cutting the zeros after the last record of \(stream.writer.path) failed: \(error)")
-            engine.logger.error("ingest storage stage: cutting \(stream.writer.path) back to its last record failed: \(error)")
+            engine.logger.error("\(name): cutting \(stream.writer.path) back to its last record failed: \(error)")
         }
     }
 }

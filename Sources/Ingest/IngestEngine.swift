@@ -6,10 +6,11 @@
 //                        ▲                                          │     stream's window ──O_DIRECT──▶ file
 //                        └──── lane's toNetwork ring (chunk released) ◀┘
 //
-// A stream belongs to lane `slot % lanes` for its connection's life. More than one lane matters where
-// the writes themselves take CPU (tmpfs, fast NVMe, frames larger than the window): io_uring runs a
-// thread's page-cache writes to regular files on one io-wq worker at a time, so one storage thread
-// copies at most one core's worth; each lane has its own workers (docs/benchmarks.md).
+// A connection belongs to lane `slot % lanes` for its life; it is given a slot in the lane with the
+// fewest connections. More than one lane matters where the writes themselves take CPU (tmpfs, fast
+// NVMe, frames larger than the window): io_uring runs a thread's page-cache writes to regular files
+// on one io-wq worker at a time, so one storage thread copies at most one core's worth; each lane has
+// its own workers (docs/benchmarks.md).
 //
 // The data server hands each connection over after its handshake (`adopt`); the durability flusher
 // syncs and acknowledges what the storage stage has written, as on the POSIX path.
@@ -41,7 +42,8 @@ public struct IngestEngineConfiguration: Sendable {
     /// DirectStaging.swift); where the filesystem refuses it, writes go through the page cache.
     public var directIO: Bool
     /// Fault injection for tests: the write after the first `afterWrites` fails with `errno` without
-    /// touching the file (the path a real EIO, ENOSPC or EINVAL from the kernel takes).
+    /// touching the file (the path a real EIO, ENOSPC or EINVAL from the kernel takes). Writes are
+    /// counted per storage lane, so with several lanes it fires once in each.
     public var injectedWriteFailure: (afterWrites: Int, errno: Errno)?
 
     public enum WriteMode: String, Sendable, CaseIterable {
@@ -192,7 +194,10 @@ public final class IngestEngine: Sendable {
         } catch { throw IngestEngineError(description: "\(error)") }
         let pool = "\(configuration.chunkCount) × \(configuration.chunkByteCount / 1024) KiB = \(shared.pool.totalByteCount >> 20) MiB"
         let writes = configuration.writeMode.rawValue + (configuration.directIO ? " with O_DIRECT" : "")
-        let lanes = configuration.storageLanes == 1 ? "1 storage thread" : "\(configuration.storageLanes) storage threads"
+        // Each lane's two rings hold `ringCapacity` descriptors; their pages become resident as the indices wrap.
+        let ringMiB = 2 * configuration.storageLanes * configuration.ringCapacity * MemoryLayout<IngestEvent>.stride >> 20
+        let threads = configuration.storageLanes == 1 ? "1 storage thread" : "\(configuration.storageLanes) storage threads"
+        let lanes = "\(threads) (descriptor rings \(ringMiB) MiB)"
         logger.info("ingest engine: io_uring, buffer pool of \(pool), writes \(writes), \(lanes), CRC32C \(CRC32C.implementation)")
     }
 

@@ -147,11 +147,7 @@ final class NetworkStage: @unchecked Sendable {
             return inbox
         }
         for adoption in adopted {
-            let slot: Int32
-            if let free = freeSlots.popLast() { slot = free } else {
-                slot = Int32(connections.count)
-                connections.append(nil)
-            }
+            let slot = takeSlot()
             let connection = NetworkConnection(slot: slot, adoption: adoption)
             connections[Int(slot)] = connection
             engine.slotWriters.withLock { $0[slot] = adoption.writer }
@@ -165,6 +161,31 @@ final class NetworkStage: @unchecked Sendable {
             } else {
                 startReceive(connection)
             }
+        }
+    }
+
+    /// A free slot in the storage lane with the fewest connections (a slot's lane is `slot % lanes`),
+    /// so streams stay spread over the lanes as connections come and go.
+    func takeSlot() -> Int32 {
+        var count = connections.count
+        let live = connections.compactMap { $0?.slot }
+        let slot = NetworkStage.takeSlot(lanes: engine.lanes.count, live: live, free: &freeSlots, count: &count)
+        while connections.count < count { connections.append(nil) }
+        return slot
+    }
+
+    /// The slot `takeSlot` gives, given the `live` slots, the `free` ones and the `count` made so far
+    /// (new slots on other lanes made on the way join `free`).
+    static func takeSlot(lanes: Int, live: [Int32], free: inout [Int32], count: inout Int) -> Int32 {
+        var load = [Int](repeating: 0, count: lanes)
+        for slot in live { load[Int(slot) % lanes] += 1 }
+        let lane = load.indices.min { load[$0] < load[$1] } ?? 0
+        if let index = free.lastIndex(where: { Int($0) % lanes == lane }) { return free.remove(at: index) }
+        while true {
+            let slot = Int32(count)
+            count += 1
+            if Int(slot) % lanes == lane { return slot }
+            free.append(slot)
         }
     }
 

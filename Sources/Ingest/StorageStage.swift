@@ -87,6 +87,8 @@ final class StorageStage: @unchecked Sendable {
     var writesSubmitted = 0
     /// The eventfd read target; owned by the lane, so it outlives this stage's ring.
     var bellBuffer: UnsafeMutablePointer<UInt64> { lane.bellBuffer }
+    /// How log lines and the watchdog name this stage.
+    var name: String { engine.lanes.count == 1 ? "ingest storage stage" : "ingest storage stage \(lane.index)" }
 
     init(engine: IngestEngineShared, lane: StorageLane, entryCount: UInt32) throws(URingError) {
         self.engine = engine
@@ -105,7 +107,7 @@ final class StorageStage: @unchecked Sendable {
             if lane.stopRequested.load(ordering: .acquiring) && active == 0 && lane.toStorage.count == 0 { break }
             lane.loops.add(1, ordering: .relaxed)
             do { try ring.submitAndWait(timeoutNanos: 100_000_000) } catch {
-                engine.logger.critical("ingest storage stage: \(error)")
+                engine.logger.critical("\(name): \(error)")
                 HostClock.sleep(nanos: 10_000_000)
             }
             completions.removeAll(keepingCapacity: true)
@@ -133,7 +135,7 @@ final class StorageStage: @unchecked Sendable {
             switch event.kind {
             case .open:
                 guard let writer = engine.slotWriters.withLock({ $0[event.slot] }) else {
-                    engine.logger.critical("ingest storage stage: slot \(slot) opened without a writer")
+                    engine.logger.critical("\(name): slot \(slot) opened without a writer")
                     continue
                 }
                 while streams.count <= slot { streams.append(nil) }
@@ -159,7 +161,7 @@ final class StorageStage: @unchecked Sendable {
                     releases.append(IngestEvent(kind: .drained, slot: event.slot))
                 }
             default:
-                engine.logger.error("ingest storage stage: unexpected event \(event.kind)")
+                engine.logger.error("\(name): unexpected event \(event.kind)")
             }
         }
     }

@@ -35,7 +35,8 @@ struct IngestBench: AsyncParsableCommand {
         guard ["auto", "io_uring", "posix"].contains(engine) else { throw ValidationError("--engine must be auto, io_uring or posix") }
         guard compare == nil || compare == "naive" else { throw ValidationError("--compare takes: naive") }
         guard directIO == nil || ["on", "off"].contains(directIO!) else { throw ValidationError("--direct-io must be on or off") }
-        guard storageThreads.map({ (1...16).contains($0) }) ?? true else { throw ValidationError("--storage-threads must be 1...16") }
+        let lanesMax = IngestEngineConfiguration.storageLanesMax
+        guard storageThreads.map({ (1...lanesMax).contains($0) }) ?? true else { throw ValidationError("--storage-threads must be 1...\(lanesMax)") }
         guard rate.megabytesPerSecond <= deviceRateCeiling else {
             throw ValidationError(
                 "--rate: the simulated \(profile) devices send at most \(deviceRateCeiling) MB/s each (frames 16 × their nominal size)")

@@ -135,6 +135,27 @@ func verifyStream(_ harness: EngineHarness, _ stream: UInt16, frames: UInt64, si
         }
     }
 
+    /// A new connection goes to the storage lane with the fewest: after the two on lane 0 of four
+    /// left, the next two take lane 0's free slots.
+    @Test func newConnectionsJoinTheLeastLoadedLane() {
+        var free: [Int32] = [0, 2]
+        var count = 4
+        #expect(NetworkStage.takeSlot(lanes: 2, live: [1, 3], free: &free, count: &count) == 2)
+        #expect(NetworkStage.takeSlot(lanes: 2, live: [1, 2, 3], free: &free, count: &count) == 0)
+        #expect(free.isEmpty && count == 4)
+        // Every slot busy: a new one, which lands on the first of the emptiest lanes.
+        count = 5
+        #expect(NetworkStage.takeSlot(lanes: 3, live: [0, 1, 2, 3, 4], free: &free, count: &count) == 5)
+        #expect(count == 6 && free.isEmpty)
+        // Slots 1 and 4 in neither list (not a state the stage reaches): new slots are made until one is
+        // on the chosen lane 1, and the one made on the way waits in `free`.
+        #expect(NetworkStage.takeSlot(lanes: 3, live: [0, 2, 3, 5], free: &free, count: &count) == 7)
+        #expect(free == [6] && count == 8)
+        // One lane: the most recently freed slot, as before lanes.
+        free = [4, 1]
+        #expect(NetworkStage.takeSlot(lanes: 1, live: [0, 2, 3, 5], free: &free, count: &count) == 1)
+    }
+
     /// With every write delayed, the sender is held back by TCP: the bytes in the hub never exceed the
     /// pool plus the kernel's socket buffers, the engine reports waits, and nothing is lost.
     @Test func aSlowDiskPushesBackInsteadOfGrowing() throws {
