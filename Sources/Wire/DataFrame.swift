@@ -57,21 +57,16 @@ public struct FrameHeader: Sendable, Equatable {
 
     /// The 28 header bytes the checksum covers, followed by the checksum itself.
     public func encoded() -> [UInt8] {
-        var out = unencodedPrefix()
-        out.appendLE32(crc)
-        return out
+        [UInt8](unsafeUninitializedCapacity: FrameHeader.byteCount) { buffer, initialized in
+            unsafe store(into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = FrameHeader.byteCount
+        }
     }
 
-    func unencodedPrefix() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(FrameHeader.byteCount)
-        out.append(contentsOf: FrameHeader.magic)
-        out.appendLE32(payloadByteCount)
-        out.appendLE64(sequence)
-        out.appendLE64(UInt64(bitPattern: captureNanos))
-        out.appendLE16(streamID)
-        out.appendLE16(flags)
-        return out
+    /// Writes the whole 32-byte header, checksum included, at the start of `raw`.
+    func store(into raw: UnsafeMutableRawBufferPointer) {
+        unsafe storePrefix(into: raw)
+        unsafe raw.storeBytes(of: crc.littleEndian, toByteOffset: 28, as: UInt32.self)
     }
 
     /// The CRC32C this header and `payload` must carry.
@@ -134,7 +129,6 @@ public enum DataFrame {
         var header = FrameHeader(
             streamID: streamID, sequence: sequence, captureNanos: captureNanos, flags: flags, payloadByteCount: UInt32(payloadCount))
         header.crc = unsafe header.expectedCRC(payload: UnsafeRawBufferPointer(rebasing: frame[FrameHeader.byteCount...]))
-        unsafe header.storePrefix(into: frame)
-        unsafe frame.storeBytes(of: header.crc.littleEndian, toByteOffset: 28, as: UInt32.self)
+        unsafe header.store(into: frame)
     }
 }
