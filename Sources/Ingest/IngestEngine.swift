@@ -2,13 +2,13 @@
 // its own io_uring, joined per lane by two single-producer/single-consumer rings of `IngestEvent`
 // descriptors and eventfd doorbells, sharing one buffer pool allocated at startup.
 //
-//   socket ──recv──▶ pool chunk ──(frame check in place)──▶ lane's toStorage ring ──▶ copy into the
-//                        ▲                                          │     stream's window ──O_DIRECT──▶ file
-//                        └──── lane's toNetwork ring (chunk released) ◀┘
+//   socket ──recv──▶ pool chunk, in the file's layout ──(frame check in place, record header into its gap)──▶
+//                        ▲            lane's toStorage ring ──▶ whole blocks from the pool ──O_DIRECT──▶ file
+//                        └──── lane's toNetwork ring (chunk released after the write) ◀┘
 //
 // A connection belongs to lane `slot % lanes` for its life; it is given a slot in the lane with the
 // fewest connections. More than one lane matters where the writes themselves take CPU (tmpfs, fast
-// NVMe, frames larger than the window): io_uring runs a thread's page-cache writes to regular files
+// NVMe, frames larger than an O_DIRECT write): io_uring runs a thread's page-cache writes to regular files
 // on one io-wq worker at a time, so one storage thread copies at most one core's worth; each lane has
 // its own workers (docs/benchmarks.md).
 //
@@ -38,7 +38,7 @@ public struct IngestEngineConfiguration: Sendable {
     /// blocking, so io_uring hands them to its io-wq worker threads; see docs/benchmarks.md for what
     /// each costs.
     public var writeMode: WriteMode
-    /// Whether the storage stage writes with O_DIRECT through per-stream staging windows (see
+    /// Whether the storage stage writes whole blocks with O_DIRECT straight from the pool (see
     /// DirectStaging.swift); where the filesystem refuses it, writes go through the page cache.
     public var directIO: Bool
     /// Fault injection for tests: the write after the first `afterWrites` fails with `errno` without
@@ -67,8 +67,11 @@ public struct IngestEngineConfiguration: Sendable {
 
     public static let storageLanesMax = 16
 
-    /// Chunks one frame of the largest allowed size can span (plus its header).
-    public var chunksPerLargestFrame: Int { (FrameHeader.byteCount + frameBytesMax + chunkByteCount - 1) / chunkByteCount + 1 }
+    /// Chunks one record of the largest allowed frame can span (record header, frame header, payload),
+    /// wherever it starts in a chunk.
+    public var chunksPerLargestFrame: Int {
+        (StreamFileFormat.recordHeaderByteCount + FrameHeader.byteCount + frameBytesMax + chunkByteCount - 1) / chunkByteCount + 1
+    }
 
     /// Why this sizing cannot work, if it cannot.
     public var problem: String? {
@@ -87,7 +90,7 @@ public struct IngestEngineConfiguration: Sendable {
 public final class IngestEngineStatistics: Sendable {
     public let bytesReceived = Atomic<Int>(0)
     public let bytesWritten = Atomic<Int>(0)
-    /// Writes made with O_DIRECT (from a stream's window).
+    /// Writes made with O_DIRECT (whole blocks from the pool).
     public let directWrites = Atomic<Int>(0)
     public let chunksInUse = Atomic<Int>(0)
     public let chunksInUsePeak = Atomic<Int>(0)

@@ -1,10 +1,11 @@
-// The network stage's framing: walking received bytes in place, checking each frame, and handing
-// it to the storage stage as segment descriptors (see NetworkStage.swift for the positions).
+// The network stage's framing: checking each frame where it was received, writing its record header
+// into the gap before it, and handing the record to the storage stage as segment descriptors (see
+// NetworkStage.swift for the layout and the positions).
 import Platform
 import Wire
 
 extension NetworkStage {
-    /// Hands every whole, checked frame received so far to the storage stage.
+    /// Hands every whole, checked frame received so far to the storage stage, as a record.
     func parse(_ connection: NetworkConnection, now: Int64) {
         var emitted = false
         defer {
@@ -13,35 +14,40 @@ extension NetworkStage {
         }
         let limit = engine.frameBytesMax
         while true {
-            let available = connection.received - connection.parsed
             if connection.header == nil {
-                guard available >= UInt64(FrameHeader.byteCount) else { return }
+                guard connection.received >= connection.frameEnd else { return }
                 do throws(WireError) {
                     let header = try decodeHeader(connection, payloadBytesMax: limit)
                     try header.checkPlace(streamID: connection.adoption.writer.streamID, nextSequence: connection.nextSequence)
                     connection.header = header
+                    connection.crc = header.prefixCRC()
+                    connection.checkedThrough = connection.headerStart + UInt64(FrameHeader.byteCount)
                 } catch {
                     fail(connection, error)
                     return
                 }
             }
             guard let header = connection.header else { return }
-            let total = UInt64(FrameHeader.byteCount) + UInt64(header.payloadByteCount)
-            guard available >= total else { return }
+            // The checksum takes in each receive's payload bytes while they are still in the cache.
+            let through = min(connection.received, connection.frameEnd)
+            if through > connection.checkedThrough {
+                forEachSegment(connection, from: connection.checkedThrough, count: through - connection.checkedThrough) { chunk, offset, length in
+                    unsafe connection.crc.update(UnsafeRawBufferPointer(start: engine.pool.chunk(chunk) + offset, count: length))
+                }
+                connection.checkedThrough = through
+            }
+            guard connection.received >= connection.frameEnd else { return }
+            let total = connection.frameEnd - connection.parsed
             let segmentCount = Int((total + UInt64(chunkBytes) - 1) / UInt64(chunkBytes)) + 1
             guard engine.lane(connection.slot).toStorage.freeCount >= segmentCount + 1 else {
                 connection.parseBlocked = true
                 return
             }
-            var crc = header.prefixCRC()
-            forEachSegment(connection, from: connection.parsed + UInt64(FrameHeader.byteCount), count: UInt64(header.payloadByteCount)) {
-                chunk, offset, length in
-                unsafe crc.update(UnsafeRawBufferPointer(start: engine.pool.chunk(chunk) + offset, count: length))
-            }
-            guard crc.value == header.crc else {
+            guard connection.crc.value == header.crc else {
                 fail(connection, header.crcMismatch)
                 return
             }
+            storeRecordHeader(connection, hubReceiveNanos: now, frameCRC: header.crc)
             var first = true
             var remaining = total
             forEachSegment(connection, from: connection.parsed, count: total) { chunk, offset, length in
@@ -67,11 +73,24 @@ extension NetworkStage {
         }
     }
 
-    /// Decodes the header at `parsed`, gathering its 32 bytes from one or two chunks.
+    /// Writes the record header into the gap before the frame (it may straddle two chunks).
+    func storeRecordHeader(_ connection: NetworkConnection, hubReceiveNanos: Int64, frameCRC: UInt32) {
+        let count = StreamFileFormat.recordHeaderByteCount
+        unsafe withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { bytes in
+            unsafe StreamFileFormat.storeRecordHeader(hubReceiveNanos: hubReceiveNanos, frameCRC: frameCRC, into: bytes)
+            var done = 0
+            forEachSegment(connection, from: connection.parsed, count: UInt64(count)) { chunk, offset, length in
+                unsafe (engine.pool.chunk(chunk) + offset).copyMemory(from: bytes.baseAddress! + done, byteCount: length)
+                done += length
+            }
+        }
+    }
+
+    /// Decodes the frame header after the record header's gap, gathering its 32 bytes from one or two chunks.
     func decodeHeader(_ connection: NetworkConnection, payloadBytesMax: Int) throws(WireError) -> FrameHeader {
         try unsafe withUnsafeTemporaryAllocation(of: UInt8.self, capacity: FrameHeader.byteCount) { bytes throws(WireError) in
             var filled = 0
-            forEachSegment(connection, from: connection.parsed, count: UInt64(FrameHeader.byteCount)) { chunk, offset, length in
+            forEachSegment(connection, from: connection.headerStart, count: UInt64(FrameHeader.byteCount)) { chunk, offset, length in
                 unsafe UnsafeMutableRawPointer(bytes.baseAddress!).advanced(by: filled)
                     .copyMemory(from: engine.pool.chunk(chunk) + offset, byteCount: length)
                 filled += length

@@ -1,16 +1,23 @@
 // The ingest engine's network stage, on its own thread with its own io_uring.
 //
-// Each adopted data connection receives straight into a chunk of the buffer pool (one receive in
-// flight per connection, as many bytes as the chunk has room for). After each completion the stage
-// walks the received bytes in place: it decodes each frame header (a header may straddle two
-// chunks), checks stream, sequence and length, checks the CRC32C over the payload where it lies, and
-// hands the frame to the storage stage as segment descriptors (chunk, offset, length). Nothing is
-// copied between the socket and the disk write.
+// Each adopted data connection receives straight into chunks of the buffer pool, laid out as the stream
+// file will be: for each frame, 16 bytes left free for the record header, then the frame's 32-byte
+// header (one receive), then exactly its payload (receives up to the frame's end, so the next frame's
+// header lands after a gap of its own). Once a frame is whole the stage checks stream, sequence, length
+// and the CRC32C over the payload where it lies, writes the record header into the gap, and hands the
+// record to the storage stage as segment descriptors (chunk, offset, length). Nothing is copied between
+// the socket and the disk write: the storage stage writes the records from the pool.
 //
-// Positions are counted in stream bytes since the connection was adopted: `received` (the kernel has
-// filled up to here), `parsed` (whole frames handed on up to here). A connection holds the chunks
-// covering [first chunk start, received); a chunk is referenced once by its holder and once per
-// segment in flight, and returns to the free list at zero.
+// Positions are counted in layout bytes from the start of the connection's first chunk, which maps to
+// the stream file's offset `fileEnd - fileEnd % 4096` (the block holding the file's end when the
+// connection was adopted); the first record starts at `fileEnd % 4096`. Chunks are 4 KiB-aligned, so
+// every pool address is congruent to its file offset modulo 4096 and the storage stage can write whole
+// blocks with O_DIRECT straight from the pool. `received` (the kernel has filled up to here), `parsed`
+// (whole records handed on up to here). A connection holds the chunks covering [0 or its first held
+// chunk's start, received); a chunk is referenced once by its holder and once per segment in flight,
+// and returns to the free list at zero. The chunk holding the end of the last record handed on is
+// always still held (by the holder, or by the next record's segments), which the storage stage relies
+// on to rewrite that record's last block from the pool.
 //
 // Backpressure: when a connection needs a chunk and the pool has none, it stops receiving and waits
 // in a FIFO; TCP flow control then slows the device. A connection that knows its frame's length asks
@@ -40,11 +47,16 @@ final class NetworkConnection {
     let slot: Int32
     let adoption: Adoption
     var chunks: [(index: Int32, start: UInt64)] = []
+    /// The layout position where the chunks taken so far end (held ones and ones already given back).
+    var chunksEnd: UInt64 = 0
     var reserved: [Int32] = []
     var received: UInt64 = 0
     var parsed: UInt64 = 0
     var nextSequence: UInt64
     var header: FrameHeader?
+    /// The frame's checksum so far: its header's first 28 bytes and the payload up to `checkedThrough`.
+    var crc = CRC32C()
+    var checkedThrough: UInt64 = 0
     var receiving = false
     var waiting = false
     var parseBlocked = false
@@ -57,7 +69,27 @@ final class NetworkConnection {
         self.slot = slot
         self.adoption = adoption
         nextSequence = adoption.writer.nextSequence
+        // The first record goes where the file's end falls in its block (see the top of the file).
+        parsed = UInt64(adoption.writer.writtenByteCount % Int64(FileIO.directBlockByteCount))
+        received = parsed
     }
+
+    /// Where the next record's frame header starts (after the gap for its record header).
+    var headerStart: UInt64 { parsed + UInt64(StreamFileFormat.recordHeaderByteCount) }
+
+    /// Where the frame being received ends (its header's end while the header is not yet known).
+    var frameEnd: UInt64 {
+        headerStart + UInt64(FrameHeader.byteCount) + UInt64(header?.payloadByteCount ?? 0)
+    }
+
+    /// Takes the next chunk: it covers the layout positions after the last one taken.
+    func appendChunk(_ index: Int32, byteCount: Int) {
+        chunks.append((index, chunksEnd))
+        chunksEnd += UInt64(byteCount)
+    }
+
+    /// A frame's bytes have arrived that do not yet make a whole frame.
+    var insideFrame: Bool { received > headerStart }
 }
 
 final class NetworkStage: @unchecked Sendable {
@@ -244,107 +276,6 @@ final class NetworkStage: @unchecked Sendable {
             parse(connection, now: HostClock.monotonicNanos())
             if !connection.ending { startReceive(connection) }
         }
-    }
-
-    // MARK: receiving
-
-    /// Posts the next receive, into the current chunk or a new one; waits for chunks when the pool is dry.
-    func startReceive(_ connection: NetworkConnection) {
-        guard !connection.receiving, !connection.waiting, !connection.ending, !connection.parseBlocked else { return }
-        if connection.chunks.isEmpty || connection.received == connection.chunks[connection.chunks.count - 1].start + UInt64(chunkBytes) {
-            if let next = connection.reserved.popLast() {
-                connection.chunks.append((next, connection.received))
-            } else {
-                let need = chunksNeeded(connection)
-                guard waiters.isEmpty, freeChunks.count >= need else {
-                    connection.waiting = true
-                    waiters.append(connection.slot)
-                    engine.statistics.backpressureWaits.add(1, ordering: .relaxed)
-                    return
-                }
-                grant(need, to: connection)
-            }
-        }
-        let current = connection.chunks[connection.chunks.count - 1]
-        let fill = Int(connection.received - current.start)
-        let target = unsafe engine.pool.chunk(current.index) + fill
-        let queued = prepare {
-            unsafe ring.prepareReceive(
-                fd: connection.adoption.fd, buffer: target, count: UInt32(chunkBytes - fill),
-                userData: NetworkStage.receiveTag | UInt64(connection.slot))
-        }
-        // Not queued: try again on the next turn of the loop (retryBlocked).
-        if queued { connection.receiving = true } else { connection.parseBlocked = true }
-    }
-
-    /// Chunks this connection needs to finish the frame it is in (at least one).
-    func chunksNeeded(_ connection: NetworkConnection) -> Int {
-        guard let header = connection.header else { return 1 }
-        let frameEnd = connection.parsed + UInt64(FrameHeader.byteCount) + UInt64(header.payloadByteCount)
-        guard frameEnd > connection.received else { return 1 }
-        let missing = Int(frameEnd - connection.received)
-        return max(1, (missing + chunkBytes - 1) / chunkBytes)
-    }
-
-    func grant(_ count: Int, to connection: NetworkConnection) {
-        for index in 0..<count {
-            let chunk = freeChunks.removeLast()
-            chunkReferences[Int(chunk)] = 1
-            if index == 0 { connection.chunks.append((chunk, connection.received)) } else { connection.reserved.append(chunk) }
-        }
-    }
-
-    /// Grants chunks to waiters in arrival order; ends the newest waiter when nothing can ever free one.
-    func serveWaiters() {
-        while let first = waiters.first {
-            guard let connection = connections[Int(first)], connection.waiting else {
-                waiters.removeFirst()
-                continue
-            }
-            let need = chunksNeeded(connection)
-            if freeChunks.count >= need {
-                waiters.removeFirst()
-                connection.waiting = false
-                grant(need, to: connection)
-                startReceive(connection)
-                continue
-            }
-            if segmentsInFlight == 0, let newest = waiters.popLast(), let victim = connections[Int(newest)] {
-                victim.waiting = false
-                victim.failure = WireError(
-                    .hubFull, "ingest buffer pool exhausted (\(engine.pool.chunkCount) chunks of \(chunkBytes) bytes); reconnect and resend")
-                engine.logger.error("ingest buffer pool too small for its connections: ending one (raise ingest_buffer_mib)")
-                end(victim)
-                continue
-            }
-            break
-        }
-        engine.statistics.waitingConnections.store(waiters.count, ordering: .relaxed)
-    }
-
-    func receiveCompleted(_ connection: NetworkConnection, result: Int32, now: Int64) {
-        connection.receiving = false
-        if connection.failure != nil || connection.ending {
-            end(connection)
-            return
-        }
-        guard result > 0 else {
-            if result == 0 && connection.received != connection.parsed && !connection.shutDown {
-                connection.failure = WireError(.badFrame, "connection closed inside a frame")
-            }
-            end(connection)
-            return
-        }
-        connection.received += UInt64(result)
-        engine.statistics.bytesReceived.add(Int(result), ordering: .relaxed)
-        parse(connection, now: now)
-        if !connection.ending { startReceive(connection) }
-    }
-
-    func dropReference(_ chunk: Int32) {
-        chunkReferences[Int(chunk)] -= 1
-        precondition(chunkReferences[Int(chunk)] >= 0, "chunk released twice")
-        if chunkReferences[Int(chunk)] == 0 { freeChunks.append(chunk) }
     }
 
     // MARK: ending

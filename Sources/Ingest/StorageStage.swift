@@ -1,15 +1,15 @@
 // The ingest engine's storage stage: one per lane, on its own thread with its own io_uring.
 //
-// It takes checked frames of its lane's streams from the network stage as segment descriptors and appends them to their
-// stream files. With O_DIRECT (the default) each stream has a window: the stage copies whole records
-// (the 16-byte record header, built here, and the frame's bytes) into it and writes whole blocks from
-// it, handing the chunks back to the network stage at once (DirectStaging.swift). Without a window, or
-// for a record larger than it, the write gathers the record header from a per-stream arena and the
-// frame's bytes where the kernel received them, and the chunks go back after the write. One write is
-// in flight per stream, at the file offset after the last whole record (a window's write starts at the
-// block holding it and rewrites the bytes before it unchanged), so records land in order and a failed
-// or short write is cut back to whole records. fdatasync and acknowledgements stay with the
-// durability flusher, which syncs whatever the stage has completed.
+// It takes checked records of its lane's streams from the network stage as segment descriptors and
+// appends them to their stream files. The records lie in the pool exactly as the file holds them (the
+// network stage wrote each record header into the gap it left before the frame), so a write gathers
+// them where the kernel received them: with O_DIRECT (the default) as whole blocks straight from the
+// pool (DirectStaging.swift), otherwise the records exactly, at the file's end, through the page cache.
+// The chunks go back to the network stage when the write completes. One write is in flight per stream,
+// at the file offset after the last whole record (a block write starts at the block holding it and
+// rewrites the bytes before it unchanged), so records land in order and a failed or short write is cut
+// back to whole records. fdatasync and acknowledgements stay with the durability flusher, which syncs
+// whatever the stage has completed.
 import Logging
 import Platform
 import SystemPackage
@@ -38,17 +38,16 @@ final class StorageStream {
     var inFlightBytes = 0
     var inFlightFrames = 0
     var inFlightPayload: Int64 = 0
-    /// What the write in flight should report: the record bytes, or whole blocks with O_DIRECT.
+    /// What the write in flight should report: the record bytes, or the whole blocks covering them.
     var inFlightWriteBytes = 0
     var inFlightKind = WriteKind.gathered
     var inFlightVectorCount = 0
-    /// A write is in flight (its segments may already be back in the pool, copied to the window).
+    var inFlightOffset: Int64 = 0
+    /// A write is in flight.
     var writing = false
-    /// The O_DIRECT window, or nil when this stream's writes go through the page cache.
+    /// The stream's O_DIRECT state, or nil when its records are appended through the page cache.
     var direct: DirectStaging?
     let vectors = unsafe UnsafeMutablePointer<iovec>.allocate(capacity: StorageStream.vectorsPerWriteMax)
-    let headers = unsafe UnsafeMutableRawPointer.allocate(
-        byteCount: StorageStream.framesPerWriteMax * StreamFileFormat.recordHeaderByteCount, alignment: 64)
     let stamps = unsafe UnsafeMutablePointer<Int64>.allocate(capacity: StorageStream.framesPerWriteMax)
     var ended = false
     var failed = false
@@ -65,7 +64,6 @@ final class StorageStream {
 
     deinit {
         unsafe vectors.deallocate()
-        unsafe headers.deallocate()
         unsafe stamps.deallocate()
     }
 
@@ -183,39 +181,41 @@ final class StorageStage: @unchecked Sendable {
         }
     }
 
-    /// One write of as many whole pending frames as fit: through the stream's O_DIRECT window, or
-    /// gathering from the pool through the page cache.
+    /// One write of as many whole pending records as fit, gathered from the pool: whole blocks (with
+    /// O_DIRECT or through the page cache), or the records exactly when the stream has no O_DIRECT.
     func submitWrite(_ stream: StorageStream) {
-        // A frame larger than the window goes through the page cache, at the file's end (over the zeros
-        // the window's writes leave after it), gathered from the pool like every write without a window.
-        if let direct = stream.direct, submitWindowWrite(stream, direct) { return }
-        stream.inFlightKind = .gathered
+        let lead = stream.direct == nil ? 0 : Int(stream.fileEnd % Int64(FileIO.directBlockByteCount))
         var vectorCount = 0
         var bytes = 0
-        let recordHeaderBytes = StreamFileFormat.recordHeaderByteCount
-        takeFrames(stream) { frame, first, segments in
+        takeFrames(stream) { _, _, segments in
+            // Room for the frame's segments and the block buffer.
             guard vectorCount + segments.count + 1 <= StorageStream.vectorsPerWriteMax else { return false }
-            let header = unsafe stream.headers + frame * recordHeaderBytes
-            unsafe StreamFileFormat.storeRecordHeader(
-                hubReceiveNanos: first.hubReceiveNanos, frameCRC: first.frameCRC,
-                into: UnsafeMutableRawBufferPointer(start: header, count: recordHeaderBytes))
-            unsafe stream.vectors[vectorCount] = iovec(iov_base: header, iov_len: recordHeaderBytes)
-            vectorCount += 1
-            bytes += recordHeaderBytes
+            let recordBytes = segments.reduce(0) { $0 + Int($1.length) }
+            // An O_DIRECT write stays within writeBytesMax, but takes at least one record.
+            guard bytes == 0 || stream.direct == nil || lead + bytes + recordBytes <= DirectStaging.writeBytesMax else { return false }
             for segment in segments {
                 let base = unsafe engine.pool.chunk(segment.chunk) + Int(segment.offset)
-                unsafe stream.vectors[vectorCount] = iovec(iov_base: base, iov_len: Int(segment.length))
-                vectorCount += 1
-                bytes += Int(segment.length)
+                let previous = vectorCount - 1
+                // Records follow each other in a chunk: extend the last vector where this one continues it.
+                if previous >= 0, unsafe stream.vectors[previous].iov_base! + stream.vectors[previous].iov_len == base {
+                    unsafe stream.vectors[previous].iov_len += Int(segment.length)
+                } else {
+                    unsafe stream.vectors[vectorCount] = iovec(iov_base: base, iov_len: Int(segment.length))
+                    vectorCount += 1
+                }
                 stream.inFlight.append(segment)
             }
+            bytes += recordBytes
             return true
         }
         stream.inFlightBytes = bytes
+        if let direct = stream.direct {
+            submitBlockWrite(stream, direct, vectorCount: vectorCount, recordBytes: bytes)
+            return
+        }
+        stream.inFlightKind = .gathered
         stream.inFlightWriteBytes = bytes
-        // Without a window the file ends at its last record, so the writer's own (appending) descriptor
-        // serves; with one, a descriptor that writes at the offset given.
-        issueWrite(stream, fd: stream.direct?.bufferedFD ?? stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
+        issueWrite(stream, fd: stream.fd, vectorCount: vectorCount, offset: stream.fileEnd)
     }
 
     /// Takes whole pending frames, oldest first, into the write being made, while `take(frame index,
@@ -260,6 +260,7 @@ final class StorageStage: @unchecked Sendable {
     func issueWrite(_ stream: StorageStream, fd: FileDescriptor, vectorCount: Int, offset: Int64) {
         stream.writing = true
         stream.inFlightVectorCount = vectorCount
+        stream.inFlightOffset = offset
         if engine.storageDelayNanos > 0 { HostClock.sleep(nanos: engine.storageDelayNanos) }
         writesSubmitted += 1
         if let injected = engine.injectedWriteFailure, writesSubmitted == injected.afterWrites + 1 {
@@ -291,7 +292,7 @@ final class StorageStage: @unchecked Sendable {
             stream.inFlight.removeAll(keepingCapacity: true)
         }
         var result = result
-        if stream.inFlightKind == .windowDirect, result == -Errno.invalidArgument.rawValue, let direct = stream.direct {
+        if stream.inFlightKind == .blocksDirect, result == -Errno.invalidArgument.rawValue, let direct = stream.direct {
             result = directWriteRefused(stream, direct)
         }
         guard Int(result) == stream.inFlightWriteBytes else {

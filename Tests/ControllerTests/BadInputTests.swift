@@ -13,7 +13,7 @@ import Wire
 
 /// Sends `messages` on a fresh control connection; returns the error codes received and whether the
 /// hub closed the connection.
-func controlExchange(port: UInt16, _ messages: [String], waitMillis: UInt64 = 1500) async throws -> (codes: [ErrorCode], closed: Bool) {
+func controlExchange(port: UInt16, _ messages: [String], waitMillis: UInt64 = 5000) async throws -> (codes: [ErrorCode], closed: Bool) {
     let received = Locked<[ErrorCode]>([])
     let closed = Locked(false)
     var logger = Logger(label: "raw-client")
