@@ -129,8 +129,8 @@ final class DirectStaging {
 }
 
 extension StorageStage {
-    /// The window for a newly opened stream, or nil for gathered page-cache writes (O_DIRECT is off, or
-    /// the filesystem refused it: said once, and shown in status).
+    /// The O_DIRECT state for a newly opened stream, or nil for records appended through the page cache
+    /// (O_DIRECT is off, or the filesystem refused it: said once, and shown in status).
     func makeDirectStaging(for writer: StreamWriter, fileEnd: Int64) -> DirectStaging? {
         guard engine.directIO, engine.directIOState.withLock({ $0 == nil }) else { return nil }
         do throws(Errno) {
@@ -222,7 +222,7 @@ extension StorageStage {
         stream.direct = nil
     }
 
-    /// Cuts the zeros after the last record (the window's padding). If that fails,
+    /// Cuts the zeros after the last record (the last block's padding). If that fails,
     /// the stream takes no more frames: a later page-cache append would land after the zeros.
     func cutZeros(_ stream: StorageStream) {
         do throws(Errno) { try FileIO.truncate(stream.fd, to: stream.fileEnd) } catch {

@@ -82,6 +82,10 @@ public struct IngestEngineConfiguration: Sendable {
         if chunkCount < 2 * chunksPerLargestFrame {
             return "a pool of \(chunkCount) chunks of \(chunkByteCount) bytes cannot hold two frames of frame_bytes_max (\(frameBytesMax) bytes)"
         }
+        // One write gathers a record's segments (one per chunk it touches) and the block buffer.
+        if chunksPerLargestFrame + 1 > StorageStream.vectorsPerWriteMax {
+            return "frame_bytes_max (\(frameBytesMax) bytes) spans more chunks of \(chunkByteCount) bytes than one write can gather"
+        }
         return nil
     }
 }

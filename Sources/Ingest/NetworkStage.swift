@@ -2,7 +2,7 @@
 //
 // Each adopted data connection receives straight into chunks of the buffer pool, laid out as the stream
 // file will be: for each frame, 16 bytes left free for the record header, then the frame's 32-byte
-// header (one receive), then exactly its payload (receives up to the frame's end, so the next frame's
+// header (receives up to the header's end), then exactly its payload (receives up to the frame's end, so the next frame's
 // header lands after a gap of its own). Once a frame is whole the stage checks stream, sequence, length
 // and the CRC32C over the payload where it lies, writes the record header into the gap, and hands the
 // record to the storage stage as segment descriptors (chunk, offset, length). Nothing is copied between

@@ -208,6 +208,8 @@ final class StorageStage: @unchecked Sendable {
             bytes += recordBytes
             return true
         }
+        // The configuration keeps every record within one write's vectors (IngestEngineConfiguration.problem).
+        precondition(stream.inFlightFrames > 0, "a pending record did not fit one write")
         stream.inFlightBytes = bytes
         if let direct = stream.direct {
             submitBlockWrite(stream, direct, vectorCount: vectorCount, recordBytes: bytes)

@@ -156,6 +156,18 @@ func verifyStream(_ harness: EngineHarness, _ stream: UInt16, frames: UInt64, si
         #expect(NetworkStage.takeSlot(lanes: 1, live: [0, 2, 3, 5], free: &free, count: &count) == 1)
     }
 
+    /// Sizings the engine cannot work with are refused with a reason, before anything is allocated.
+    @Test func sizingsThatCannotWorkAreRefused() {
+        #expect(IngestEngineConfiguration().problem == nil)
+        #expect(IngestEngineConfiguration(storageLanes: 0).problem?.contains("storage lanes") == true)
+        #expect(IngestEngineConfiguration(chunkByteCount: 65_536 + 100).problem?.contains("multiple of 4096") == true)
+        #expect(IngestEngineConfiguration(chunkCount: 8, frameBytesMax: 8 << 20).problem?.contains("two frames") == true)
+        // 64 KiB chunks and 80 MB frames: a record spans more chunks than one write gathers (1024 vectors).
+        let wide = IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 4_000, frameBytesMax: 80_000_000)
+        #expect(wide.problem?.contains("than one write can gather") == true)
+        #expect(IngestEngineConfiguration(chunkByteCount: 65_536, chunkCount: 4_000, frameBytesMax: 60_000_000).problem == nil)
+    }
+
     /// With every write delayed, the sender is held back by TCP: the bytes in the hub never exceed the
     /// pool plus the kernel's socket buffers, the engine reports waits, and nothing is lost.
     @Test func aSlowDiskPushesBackInsteadOfGrowing() throws {
