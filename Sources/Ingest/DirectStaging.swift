@@ -151,12 +151,12 @@ extension StorageStage {
     }
 
     /// Extends the write's vectors (the records, merged per chunk, from `vectors[0]` on) to whole
-    /// blocks: back to the start of the block holding the file's end (in the pool, see the top of the
-    /// file), and forward to the end of the block holding the last record's end, whose bytes are copied
-    /// into the stream's block buffer and zero-padded. Returns the vector count and the bytes they cover.
-    func extendToBlocks(_ stream: StorageStream, _ direct: DirectStaging, vectorCount: Int, recordBytes: Int) -> (Int, Int) {
+    /// blocks: back `lead` bytes (the file's end modulo 4 KiB) to the start of the block holding it (in
+    /// the pool, see the top of the file), and forward to the end of the block holding the last
+    /// record's end, whose bytes are copied into the stream's block buffer and zero-padded. Returns the
+    /// vector count and the bytes they cover.
+    func extendToBlocks(_ stream: StorageStream, _ direct: DirectStaging, lead: Int, vectorCount: Int, recordBytes: Int) -> (Int, Int) {
         let blockBytes = FileIO.directBlockByteCount
-        let lead = Int(stream.fileEnd % Int64(blockBytes))
         let first = unsafe stream.vectors[0].iov_base!
         precondition(Int(bitPattern: first) % blockBytes == lead, "pool address not congruent to the file offset")
         unsafe direct.placePrefix(before: first)
@@ -181,7 +181,7 @@ extension StorageStage {
     /// while the stream's batches are small or for a record larger than `writeBytesMax`.
     func submitBlockWrite(_ stream: StorageStream, _ direct: DirectStaging, vectorCount: Int, recordBytes: Int) {
         let lead = Int(stream.fileEnd % Int64(FileIO.directBlockByteCount))
-        let (count, bytes) = extendToBlocks(stream, direct, vectorCount: vectorCount, recordBytes: recordBytes)
+        let (count, bytes) = extendToBlocks(stream, direct, lead: lead, vectorCount: vectorCount, recordBytes: recordBytes)
         if recordBytes >= DirectStaging.directWriteMin {
             direct.writesDirect = true
         } else if recordBytes < DirectStaging.pageCacheBelow {

@@ -2,11 +2,12 @@
 //
 // Each adopted data connection receives straight into chunks of the buffer pool, laid out as the stream
 // file will be: for each frame, 16 bytes left free for the record header, then the frame's 32-byte
-// header (receives up to the header's end), then exactly its payload (receives up to the frame's end, so the next frame's
-// header lands after a gap of its own). Once a frame is whole the stage checks stream, sequence, length
-// and the CRC32C over the payload where it lies, writes the record header into the gap, and hands the
-// record to the storage stage as segment descriptors (chunk, offset, length). Nothing is copied between
-// the socket and the disk write: the storage stage writes the records from the pool.
+// header (receives up to the header's end), then exactly its payload (receives up to the frame's end,
+// so the next frame's header lands after a gap of its own). Once a frame is whole the stage checks
+// stream, sequence, length and the CRC32C over the payload where it lies, writes the record header into
+// the gap, and hands the record to the storage stage as segment descriptors (chunk, offset, length).
+// Nothing is copied between the socket and the disk write: the storage stage writes the records from
+// the pool.
 //
 // Positions are counted in layout bytes from the start of the connection's first chunk, which maps to
 // the stream file's offset `fileEnd - fileEnd % 4096` (the block holding the file's end when the
